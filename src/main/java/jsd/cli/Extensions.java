@@ -1,0 +1,15 @@
+package jsd.cli;
+
+import jsd.daemon.Daemon;
+
+/**
+ * The one place where the parts that plug into the daemon are wired in:
+ * export types, their commands, object types. Each part exposes an
+ * install(Daemon) method and is listed here.
+ */
+final class Extensions {
+    private Extensions() {}
+
+    static void install(Daemon daemon) {
+    }
+}
