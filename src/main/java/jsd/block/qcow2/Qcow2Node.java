@@ -1,0 +1,703 @@
+package jsd.block.qcow2;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import jsd.block.BlockException;
+import jsd.block.BlockNode;
+import jsd.block.BlockStatus;
+import jsd.sys.Errno;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * The qcow2 format over a protocol node.
+ *
+ * Locking. Three locks, always taken in this order:
+ *  - flushLock serialises flushes (and truncate/close, which flush);
+ *  - ioGuard: every request holds its read side from before it looks up a
+ *    mapping until its data I/O is done. Freeing clusters takes the write
+ *    side, so a cluster is never reused while a request may still read or
+ *    write it through a mapping it saw before the free;
+ *  - meta guards all metadata in memory (L1, the L2 and refcount caches,
+ *    the allocator, the in-flight map). It is held only for lookups and
+ *    updates, never across data I/O (table loads from disk excepted).
+ * No thread waits for flushLock or ioGuard's write side while it holds
+ * ioGuard's read side: FUA flushes run after a request has let go.
+ *
+ * Allocating writes. A write to a cluster that cannot be written in place
+ * (unallocated, zero, compressed, shared or partly allocated) reserves a
+ * host cluster and marks the guest cluster in flight, builds the whole
+ * cluster (old contents around the new bytes) outside the lock, writes it,
+ * and only then points the L2 entry at it. Other writes, zeroes and
+ * discards of an in-flight cluster wait for it, so two of them can never
+ * both allocate the same cluster and lose one update (QEMU serialises
+ * allocating writes per cluster the same way).
+ *
+ * Write ordering (crash safety). Metadata changes go to write-back caches;
+ * flush() makes them durable in dependency order:
+ *   refcount blocks, fdatasync (with all data written so far),
+ *   L2 tables, fdatasync, L1 pieces, fdatasync,
+ *   and only then the refcounts of clusters freed before the flush began.
+ * So on disk a cluster is counted before any table points at it, a table
+ * exists before the L1 points at it, and a cluster is released only once no
+ * durable table points at it. A crash at any instant leaves at worst leaked
+ * clusters (counted, unreferenced), never a reference to a free cluster.
+ */
+public final class Qcow2Node extends BlockNode {
+    private static final ByteBuffer ZEROES = ByteBuffer.allocateDirect(1 << 20).asReadOnlyBuffer();
+
+    final BlockNode file;
+    private final BlockNode backing;
+    final Qcow2Header header;
+    final ClusterMap map;
+    final ClusterAllocator alloc;
+    private final int clusterBits;
+    private final int clusterSize;
+    private final boolean unmapAllowed;
+    private final boolean passDiscard;
+
+    private final ReentrantLock flushLock = new ReentrantLock();
+    private final ReentrantReadWriteLock ioGuard = new ReentrantReadWriteLock(true);
+    private final ReentrantLock meta = new ReentrantLock();
+    private final Map<Long, CountDownLatch> inFlight = new HashMap<>();
+    private List<long[]> pendingFrees = new ArrayList<>();
+    private volatile long size;
+    private volatile boolean corrupt;
+
+    Qcow2Node(BlockNode file, BlockNode backing, Qcow2Header header, boolean readOnly,
+              int l2Tables, int refcountTables, boolean unmapAllowed, boolean passDiscard) throws IOException {
+        super(readOnly);
+        this.file = file;
+        this.backing = backing;
+        this.header = header;
+        this.clusterBits = header.clusterBits;
+        this.clusterSize = header.clusterSize();
+        this.map = new ClusterMap(file, header, l2Tables);
+        this.alloc = new ClusterAllocator(file, header, refcountTables);
+        this.size = header.size;
+        this.unmapAllowed = unmapAllowed;
+        this.passDiscard = passDiscard;
+        if (!readOnly && header.autoclear != 0) {
+            // jsd does not keep persistent bitmaps (or any other autoclear feature) up to
+            // date, so it clears their bits before writing, as the specification asks.
+            ByteBuffer b = ByteBuffer.allocate(8);
+            file.write(Qcow2Header.OFF_AUTOCLEAR, b, 0);
+            file.flush();
+            header.autoclear = 0;
+        }
+    }
+
+    @Override public String driver() { return "qcow2"; }
+
+    @Override public String filename() { return file.filename(); }
+
+    @Override public long size() { return size; }
+
+    @Override public BlockNode backing() { return backing; }
+
+    @Override public List<BlockNode> children() { return backing == null ? List.of(file) : List.of(file, backing); }
+
+    // ---------------------------------------------------------------- read
+
+    @Override
+    public void read(long offset, ByteBuffer dst) throws IOException {
+        ioGuard.readLock().lock();
+        try {
+            readLocked(offset, dst);
+        } finally {
+            ioGuard.readLock().unlock();
+        }
+        afterRequest();
+    }
+
+    /** Reads guest bytes; the caller holds ioGuard's read side. */
+    private void readLocked(long offset, ByteBuffer dst) throws IOException {
+        long pos = offset;
+        while (dst.hasRemaining()) {
+            Extent x;
+            meta.lock();
+            try {
+                x = map.lookupRun(pos, dst.remaining());
+            } finally {
+                meta.unlock();
+            }
+            int n = (int) x.length();
+            ByteBuffer part = dst.slice(dst.position(), n);
+            switch (x.kind()) {
+                case Extent.DATA -> file.read(x.host(), part);
+                case Extent.ZERO -> zero(part);
+                case Extent.UNALLOCATED -> readBacking(pos, part);
+                default -> readCompressed(x.host(), (int) (pos & (clusterSize - 1)), part);
+            }
+            dst.position(dst.position() + n);
+            pos += n;
+        }
+    }
+
+    private void readBacking(long pos, ByteBuffer part) throws IOException {
+        long n = 0;
+        if (backing != null) {
+            n = Math.max(0, Math.min(part.remaining(), backing.size() - pos));
+            if (n > 0) backing.read(pos, part.slice(0, (int) n));
+        }
+        zero(part.position((int) n));
+    }
+
+    private void readCompressed(long entry, int inCluster, ByteBuffer part) throws IOException {
+        long[] r = map.referencedRange(entry);
+        int x = 62 - (clusterBits - 8);
+        long coff = entry & ((1L << x) - 1);
+        int csize = (int) (r[1] - (coff & 511));
+        byte[] src = new byte[csize];
+        file.read(coff, ByteBuffer.wrap(src));
+        byte[] out = new byte[clusterSize];
+        Compression.decompress(header.compressionType, src, csize, out);
+        part.put(out, inCluster, part.remaining());
+    }
+
+    static void zero(ByteBuffer b) {
+        while (b.hasRemaining()) b.put(ZEROES.duplicate().limit(Math.min(b.remaining(), ZEROES.capacity())));
+    }
+
+    // ---------------------------------------------------------------- write
+
+    @Override
+    public void write(long offset, ByteBuffer src, int flags) throws IOException {
+        checkWritable();
+        ioGuard.readLock().lock();
+        try {
+            writeLocked(offset, src);
+        } catch (Qcow2Corruption e) {
+            throw markCorrupt(e);
+        } finally {
+            ioGuard.readLock().unlock();
+        }
+        finish(flags);
+    }
+
+    private void writeLocked(long offset, ByteBuffer src) throws IOException {
+        long pos = offset;
+        while (src.hasRemaining()) {
+            Extent x;
+            meta.lock();
+            try {
+                x = inPlaceRun(pos, src.remaining());
+            } finally {
+                meta.unlock();
+            }
+            int n;
+            if (x != null) {
+                n = (int) x.length();
+                file.write(x.host(), src.slice(src.position(), n), 0);
+            } else {
+                n = (int) Math.min(src.remaining(), clusterSize - (pos & (clusterSize - 1)));
+                allocatingWrite(pos, src.slice(src.position(), n));
+            }
+            src.position(src.position() + n);
+            pos += n;
+        }
+    }
+
+    /** The run at pos writable without touching metadata (plain, unshared, fully allocated clusters), or null. */
+    private Extent inPlaceRun(long pos, long len) throws IOException {
+        long total = 0;
+        long host = 0;
+        while (total < len) {
+            long p = pos + total;
+            ClusterMap.Entry e = map.entry(p >>> clusterBits);
+            if (!inPlace(e)) break;
+            long h = e.host() + (p & (clusterSize - 1));
+            if (total == 0) host = h;
+            else if (h != host + total) break;
+            total += Math.min(len - total, clusterSize - (p & (clusterSize - 1)));
+        }
+        return total == 0 ? null : new Extent(Extent.DATA, host, total);
+    }
+
+    private boolean inPlace(ClusterMap.Entry e) {
+        if (e == null || e.compressed() || (e.value() & ClusterMap.COPIED) == 0 || e.host() == 0) return false;
+        if (map.extended) return e.bitmap() == 0xffffffffL;
+        return (e.value() & ClusterMap.ZERO) == 0;
+    }
+
+    /** Writes data (within one cluster) to a cluster that needs a new or rebuilt host cluster. */
+    private void allocatingWrite(long pos, ByteBuffer data) throws IOException {
+        long gc = pos >>> clusterBits;
+        long clusterStart = gc << clusterBits;
+        int in = (int) (pos - clusterStart);
+        while (true) {
+            CountDownLatch mine;
+            long host;
+            boolean reuse;
+            meta.lock();
+            try {
+                CountDownLatch other = inFlight.get(gc);
+                if (other != null) {
+                    meta.unlock();
+                    try {
+                        awaitUninterruptibly(other);
+                    } finally {
+                        meta.lock();
+                    }
+                    continue;
+                }
+                ClusterMap.Entry e = map.entry(gc);
+                if (inPlace(e)) { // someone allocated it meanwhile
+                    host = e.host() + in;
+                    mine = null;
+                    reuse = true;
+                } else {
+                    // a zero cluster with preallocated space, or a partly allocated one, keeps its host cluster
+                    reuse = e != null && !e.compressed() && (e.value() & ClusterMap.COPIED) != 0 && e.host() != 0;
+                    host = reuse ? e.host() : alloc.allocate(1);
+                    mine = new CountDownLatch(1);
+                    inFlight.put(gc, mine);
+                }
+            } finally {
+                meta.unlock();
+            }
+            if (mine == null) {
+                file.write(host, data, 0);
+                return;
+            }
+            boolean installed = false;
+            try {
+                ByteBuffer cluster;
+                if (data.remaining() == clusterSize) {
+                    cluster = data;
+                } else {
+                    cluster = ByteBuffer.allocate(clusterSize);
+                    if (in > 0) readLocked(clusterStart, cluster.slice(0, in));
+                    int tail = in + data.remaining();
+                    if (tail < clusterSize) readLocked(clusterStart + tail, cluster.slice(tail, clusterSize - tail));
+                    cluster.put(in, data, data.position(), data.remaining());
+                }
+                file.write(host, cluster, 0);
+                meta.lock();
+                try {
+                    MetadataCache.Table t = map.writableTable(gc, alloc, pendingFrees);
+                    int idx = (int) (gc & (map.l2Entries() - 1));
+                    long old = t.buf.getLong(idx * map.entrySize);
+                    map.set(t, idx, host | ClusterMap.COPIED, map.extended ? 0xffffffffL : 0);
+                    if (!reuse) release(old);
+                    installed = true;
+                } finally {
+                    meta.unlock();
+                }
+            } finally {
+                meta.lock();
+                try {
+                    if (!installed && !reuse) alloc.adjust(host >>> clusterBits, -1);
+                } finally {
+                    inFlight.remove(gc);
+                    mine.countDown();
+                    meta.unlock();
+                }
+            }
+            return;
+        }
+    }
+
+    /** Queues the clusters an old L2 entry referenced for release at the next flush (under meta). */
+    private void release(long oldEntry) {
+        long[] r = map.referencedRange(oldEntry);
+        if (r != null) pendingFrees.add(r);
+    }
+
+    private static void awaitUninterruptibly(CountDownLatch l) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                l.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
+    }
+
+    // ---------------------------------------------------------------- zeroes and discard
+
+    @Override
+    public void writeZeroes(long offset, long length, int flags) throws IOException {
+        checkWritable();
+        boolean unmap = (flags & MAY_UNMAP) != 0 && unmapAllowed;
+        ioGuard.readLock().lock();
+        try {
+            long pos = offset;
+            long end = offset + length;
+            while (pos < end) {
+                long clusterEnd = (pos | (clusterSize - 1)) + 1;
+                boolean whole = (pos & (clusterSize - 1)) == 0 && (end >= clusterEnd || end >= size);
+                long n = Math.min(end, clusterEnd) - pos;
+                if (whole && zeroCluster(pos >>> clusterBits, unmap)) {
+                    pos += n;
+                    continue;
+                }
+                if (!readsAsZero(pos, n)) {
+                    if ((flags & NO_FALLBACK) != 0) throw new BlockException(Errno.ENOTSUP, "cannot zero this range efficiently");
+                    writeLocked(pos, ZEROES.duplicate().limit((int) n));
+                }
+                pos += n;
+            }
+        } catch (Qcow2Corruption e) {
+            throw markCorrupt(e);
+        } finally {
+            ioGuard.readLock().unlock();
+        }
+        finish(flags);
+    }
+
+    private boolean readsAsZero(long pos, long n) throws IOException {
+        meta.lock();
+        try {
+            Extent x = map.lookupRun(pos, n);
+            if (x.length() < n) return false;
+            return x.kind() == Extent.ZERO || (x.kind() == Extent.UNALLOCATED && backing == null);
+        } finally {
+            meta.unlock();
+        }
+    }
+
+    /**
+     * Makes a whole cluster read as zeroes by its L2 entry alone; false when
+     * the image cannot say so (version 2 without unmapping, or over a
+     * backing file) and zeroes must be written.
+     */
+    private boolean zeroCluster(long gc, boolean unmap) throws IOException {
+        boolean zeroFlag = header.version >= 3;
+        meta.lock();
+        try {
+            waitNotInFlight(gc);
+            ClusterMap.Entry e = map.entry(gc);
+            long value = e == null ? 0 : e.value();
+            boolean unallocated = e == null || (value == 0 && e.bitmap() == 0);
+            if (unallocated && backing == null) return true;
+            if (!zeroFlag) {
+                if (!unmap || backing != null) return false;
+                if (e != null) {
+                    MetadataCache.Table t = map.writableTable(gc, alloc, pendingFrees);
+                    map.set(t, e.index(), 0, 0);
+                    release(value);
+                }
+                return true;
+            }
+            boolean compressed = ClusterMap.isCompressed(value);
+            long host = compressed ? 0 : value & ClusterMap.OFFSET_MASK;
+            boolean keep = !unmap && host != 0 && (value & ClusterMap.COPIED) != 0;
+            long newValue;
+            long newBitmap = 0;
+            if (map.extended) {
+                newValue = keep ? host | ClusterMap.COPIED : 0;
+                newBitmap = 0xffffffff00000000L;
+            } else {
+                newValue = (keep ? host | ClusterMap.COPIED : 0) | ClusterMap.ZERO;
+            }
+            if (e != null && newValue == value && newBitmap == e.bitmap()) return true;
+            MetadataCache.Table t = map.writableTable(gc, alloc, pendingFrees);
+            map.set(t, (int) (gc & (map.l2Entries() - 1)), newValue, newBitmap);
+            if (!keep) release(value);
+            return true;
+        } finally {
+            meta.unlock();
+        }
+    }
+
+    /** Waits (releasing meta meanwhile) until no allocating write owns gc. Called with meta held. */
+    private void waitNotInFlight(long gc) {
+        CountDownLatch other;
+        while ((other = inFlight.get(gc)) != null) {
+            meta.unlock();
+            try {
+                awaitUninterruptibly(other);
+            } finally {
+                meta.lock();
+            }
+        }
+    }
+
+    @Override
+    public void discard(long offset, long length) throws IOException {
+        checkWritable();
+        if (!unmapAllowed) return; // discard=ignore: the request is only a hint
+        ioGuard.readLock().lock();
+        try {
+            long first = (offset + clusterSize - 1) >>> clusterBits;
+            long endCluster = offset + length >= size ? (size + clusterSize - 1) >>> clusterBits
+                    : (offset + length) >>> clusterBits;
+            for (long gc = first; gc < endCluster; gc++) discardCluster(gc);
+        } catch (Qcow2Corruption e) {
+            throw markCorrupt(e);
+        } finally {
+            ioGuard.readLock().unlock();
+        }
+        afterRequest();
+    }
+
+    private void discardCluster(long gc) throws IOException {
+        meta.lock();
+        try {
+            waitNotInFlight(gc);
+            if (map.l2Offset(gc) == 0) return;
+            ClusterMap.Entry e = map.entry(gc);
+            // with a backing file the cluster must not show the backing's data again (version 3 can say so)
+            boolean hide = backing != null && header.version >= 3;
+            long newValue = hide && !map.extended ? ClusterMap.ZERO : 0;
+            long newBitmap = hide && map.extended ? 0xffffffff00000000L : 0;
+            if (e.value() == newValue && e.bitmap() == newBitmap) return;
+            MetadataCache.Table t = map.writableTable(gc, alloc, pendingFrees);
+            map.set(t, e.index(), newValue, newBitmap);
+            release(e.value());
+        } finally {
+            meta.unlock();
+        }
+    }
+
+    // ---------------------------------------------------------------- block status
+
+    @Override
+    public BlockStatus blockStatus(long offset, long length) throws IOException {
+        long len = Math.min(length, size - offset);
+        if (len <= 0) return new BlockStatus(length, BlockStatus.ZERO, 0);
+        Extent x;
+        meta.lock();
+        try {
+            x = map.lookupRun(offset, len);
+        } finally {
+            meta.unlock();
+        }
+        int alloc = BlockStatus.ALLOCATED;
+        switch (x.kind()) {
+            case Extent.DATA -> {
+                // like QEMU, a hole in the host file under allocated data reads as zeroes
+                BlockStatus f = file.blockStatus(x.host(), x.length());
+                int zero = f.isZero() && !f.isData() ? BlockStatus.ZERO : 0;
+                return new BlockStatus(Math.min(x.length(), f.length()), BlockStatus.DATA | zero | alloc, 1);
+            }
+            case Extent.COMPRESSED -> { return new BlockStatus(x.length(), BlockStatus.DATA | alloc, 1); }
+            case Extent.ZERO -> { return new BlockStatus(x.length(), BlockStatus.ZERO | alloc, 1); }
+            default -> {
+                if (backing == null) return new BlockStatus(x.length(), BlockStatus.ZERO, 0);
+                long bsize = backing.size();
+                if (offset >= bsize) return new BlockStatus(x.length(), BlockStatus.ZERO, 0);
+                BlockStatus b = backing.blockStatus(offset, Math.min(x.length(), bsize - offset));
+                int flags = b.flags() & (BlockStatus.DATA | BlockStatus.ZERO);
+                return new BlockStatus(b.length(), flags, b.depth() == 0 ? 0 : b.depth() + 1);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- flush
+
+    private void finish(int flags) throws IOException {
+        if ((flags & FUA) != 0) flush();
+        else afterRequest();
+    }
+
+    /** Writes metadata back when dirty tables have pushed a cache past its size. */
+    private void afterRequest() throws IOException {
+        boolean over;
+        meta.lock();
+        try {
+            over = map.l2.overCapacity() || alloc.blocks.overCapacity();
+        } finally {
+            meta.unlock();
+        }
+        if (over && !isReadOnly()) flush();
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (isReadOnly()) return;
+        flushLock.lock();
+        try {
+            flushLocked();
+        } finally {
+            flushLock.unlock();
+        }
+    }
+
+    private void flushLocked() throws IOException {
+        List<MetadataCache.Copy> counts;
+        List<MetadataCache.Copy> tables;
+        List<Object[]> l1Pieces;
+        List<long[]> frees;
+        meta.lock();
+        try { // one consistent cut: every table change in it follows its refcount change
+            counts = alloc.blocks.dirtyCopies();
+            tables = map.l2.dirtyCopies();
+            l1Pieces = map.takeL1Pieces();
+            frees = pendingFrees;
+            pendingFrees = new ArrayList<>();
+        } finally {
+            meta.unlock();
+        }
+        boolean ok = false;
+        try {
+            alloc.blocks.write(counts);
+            file.flush();
+            if (!tables.isEmpty()) {
+                map.l2.write(tables);
+                if (!l1Pieces.isEmpty()) file.flush();
+            }
+            for (Object[] p : l1Pieces) file.write((long) p[0], ((ByteBuffer) p[1]).duplicate(), 0);
+            if (!tables.isEmpty() || !l1Pieces.isEmpty()) file.flush();
+            ok = true;
+        } finally {
+            meta.lock();
+            try {
+                alloc.blocks.written(counts, ok);
+                map.l2.written(tables, ok);
+                if (!ok) {
+                    map.restoreL1Pieces(l1Pieces);
+                    frees.addAll(pendingFrees);
+                    pendingFrees = frees;
+                }
+            } finally {
+                meta.unlock();
+            }
+        }
+        if (!frees.isEmpty()) releaseFrees(frees);
+    }
+
+    /** Drops the references of clusters no durable table points at any more, then writes the counts. */
+    private void releaseFrees(List<long[]> frees) throws IOException {
+        ioGuard.writeLock().lock(); // no request still holds a mapping into these clusters
+        try {
+            meta.lock();
+            try {
+                for (long[] f : frees) {
+                    alloc.free(f[0], f[1]);
+                    if (passDiscard && f[1] == clusterSize && alloc.get(f[0] >>> clusterBits) == 0) {
+                        file.discard(f[0], f[1]); // before anyone can allocate it again
+                    }
+                }
+            } finally {
+                meta.unlock();
+            }
+        } finally {
+            ioGuard.writeLock().unlock();
+        }
+        List<MetadataCache.Copy> counts;
+        meta.lock();
+        try {
+            counts = alloc.blocks.dirtyCopies();
+        } finally {
+            meta.unlock();
+        }
+        boolean ok = false;
+        try {
+            alloc.blocks.write(counts);
+            file.flush();
+            ok = true;
+        } finally {
+            meta.lock();
+            try {
+                alloc.blocks.written(counts, ok);
+            } finally {
+                meta.unlock();
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- resize, close, describe
+
+    @Override
+    public void truncate(long newSize) throws IOException {
+        checkWritable();
+        if (newSize % 512 != 0) throw new BlockException(Errno.EINVAL, "The new size must be a multiple of 512");
+        long old;
+        flushLock.lock();
+        try {
+            ioGuard.writeLock().lock();
+            try {
+                old = size;
+                if (newSize < old) throw new BlockException(Errno.ENOTSUP, "jsd cannot shrink qcow2 images");
+                if (newSize == old) return;
+                flushLocked();
+                meta.lock();
+                try {
+                    long needed = Qcow2Header.ceil(Qcow2Header.ceil(newSize, clusterSize), map.l2Entries());
+                    if (needed * 8 > 32L * 1024 * 1024) throw new BlockException(Errno.EFBIG, "qcow2: the L1 table would exceed 32 MiB");
+                    if (needed > map.l1.length) map.growL1((int) Math.min(Math.max(needed, map.l1.length * 3L / 2), 4L * 1024 * 1024), alloc);
+                    file.write(Qcow2Header.OFF_SIZE, ByteBuffer.allocate(8).putLong(0, newSize), 0);
+                    file.flush();
+                    header.size = newSize;
+                    size = newSize;
+                } finally {
+                    meta.unlock();
+                }
+                flushLocked();
+            } finally {
+                ioGuard.writeLock().unlock();
+            }
+        } finally {
+            flushLock.unlock();
+        }
+        if (backing != null && backing.size() > old) { // the new area must not show the backing file's bytes
+            writeZeroes(old, Math.min(newSize, backing.size()) - old, 0);
+            flush();
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (!isReadOnly() && !corrupt) flush();
+    }
+
+    private void checkWritable() throws BlockException {
+        if (isReadOnly()) throw new BlockException(Errno.EPERM, "node is read-only");
+        if (corrupt) throw new BlockException(Errno.EIO, "qcow2 image is marked corrupt");
+    }
+
+    /**
+     * Metadata that cannot be right was found while writing: flag the image
+     * corrupt on disk (so no one writes more damage into it) and stop writing.
+     */
+    private BlockException markCorrupt(Qcow2Corruption e) {
+        if (!corrupt) {
+            corrupt = true;
+            System.err.println("jsd: qcow2: marking image as corrupt: " + e.getMessage());
+            try {
+                header.incompatible |= Qcow2Header.INCOMPAT_CORRUPT;
+                if (header.version >= 3) {
+                    file.write(Qcow2Header.OFF_INCOMPATIBLE, ByteBuffer.allocate(8).putLong(0, header.incompatible), 0);
+                    file.flush();
+                }
+            } catch (IOException ignored) {
+                // the error itself is reported to the caller
+            }
+        }
+        return e;
+    }
+
+    @Override
+    public void describe(ObjectNode image) {
+        file.describe(image);
+        image.put("cluster-size", clusterSize);
+        image.put("dirty-flag", (header.incompatible & Qcow2Header.INCOMPAT_DIRTY) != 0);
+        if (header.backingFile != null) {
+            image.put("full-backing-filename", backing != null ? backing.filename() : header.backingFile);
+            if (header.backingFormat != null) image.put("backing-filename-format", header.backingFormat);
+        }
+        ObjectNode fs = image.putObject("format-specific");
+        fs.put("type", "qcow2");
+        ObjectNode d = fs.putObject("data");
+        d.put("compat", header.compatString());
+        if (header.version >= 3) {
+            d.put("compression-type", header.compressionName());
+            d.put("lazy-refcounts", (header.compatible & Qcow2Header.COMPAT_LAZY_REFCOUNTS) != 0);
+            d.put("refcount-bits", alloc.refcountBits());
+            d.put("corrupt", (header.incompatible & Qcow2Header.INCOMPAT_CORRUPT) != 0);
+            d.put("extended-l2", map.extended);
+        }
+    }
+}
