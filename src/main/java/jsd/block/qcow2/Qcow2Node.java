@@ -332,6 +332,9 @@ public final class Qcow2Node extends BlockNode {
         boolean unmap = (flags & MAY_UNMAP) != 0 && unmapAllowed;
         ioGuard.readLock().lock();
         try {
+            if ((flags & NO_FALLBACK) != 0 && !zeroesQuickly(offset, length, unmap)) {
+                throw new BlockException(Errno.ENOTSUP, "cannot zero this range without writing zeroes");
+            }
             long pos = offset;
             long end = offset + length;
             while (pos < end) {
@@ -344,7 +347,11 @@ public final class Qcow2Node extends BlockNode {
                 }
                 if (!readsAsZero(pos, n)) {
                     if ((flags & NO_FALLBACK) != 0) throw new BlockException(Errno.ENOTSUP, "cannot zero this range efficiently");
-                    writeLocked(pos, ZEROES.duplicate().limit((int) n));
+                    for (long done = 0; done < n; ) {
+                        int k = (int) Math.min(n - done, ZEROES.capacity());
+                        writeLocked(pos + done, ZEROES.duplicate().limit(k));
+                        done += k;
+                    }
                 }
                 pos += n;
             }
@@ -354,6 +361,18 @@ public final class Qcow2Node extends BlockNode {
             ioGuard.readLock().unlock();
         }
         finish(flags);
+    }
+
+    /** Whether the range can be zeroed through metadata alone (checked before NO_FALLBACK requests change anything). */
+    private boolean zeroesQuickly(long offset, long length, boolean unmap) throws IOException {
+        long end = offset + length;
+        long headEnd = Math.min(end, (offset | (clusterSize - 1)) + 1);
+        if ((offset & (clusterSize - 1)) != 0 && !readsAsZero(offset, headEnd - offset)) return false;
+        long tailStart = Math.max(offset, end & ~(long) (clusterSize - 1));
+        if (end < size && tailStart < end && (end & (clusterSize - 1)) != 0 && !readsAsZero(tailStart, end - tailStart)) return false;
+        if (header.version >= 3 || (unmap && backing == null)) return true;
+        long wholeStart = (offset + clusterSize - 1) & ~(long) (clusterSize - 1);
+        return wholeStart >= tailStart || readsAsZero(wholeStart, tailStart - wholeStart);
     }
 
     private boolean readsAsZero(long pos, long n) throws IOException {
@@ -446,16 +465,17 @@ public final class Qcow2Node extends BlockNode {
         meta.lock();
         try {
             waitNotInFlight(gc);
-            if (map.l2Offset(gc) == 0) return;
-            ClusterMap.Entry e = map.entry(gc);
             // with a backing file the cluster must not show the backing's data again (version 3 can say so)
             boolean hide = backing != null && header.version >= 3;
+            if (map.l2Offset(gc) == 0 && !hide) return;
+            ClusterMap.Entry e = map.entry(gc);
+            long value = e == null ? 0 : e.value();
             long newValue = hide && !map.extended ? ClusterMap.ZERO : 0;
             long newBitmap = hide && map.extended ? 0xffffffff00000000L : 0;
-            if (e.value() == newValue && e.bitmap() == newBitmap) return;
+            if (value == newValue && (e == null ? 0 : e.bitmap()) == newBitmap) return;
             MetadataCache.Table t = map.writableTable(gc, alloc, pendingFrees);
-            map.set(t, e.index(), newValue, newBitmap);
-            release(e.value());
+            map.set(t, (int) (gc & (map.l2Entries() - 1)), newValue, newBitmap);
+            release(value);
         } finally {
             meta.unlock();
         }
