@@ -25,6 +25,7 @@ class Qcow2ModelTest {
     @CsvSource({
             "65536,1.1,none,false", "65536,1.1,none,true", "512,1.1,none,true", "4096,0.10,none,false",
             "65536,1.1,raw,false", "4096,1.1,qcow2,true", "4096,0.10,raw,true", "2097152,1.1,qcow2,false",
+            "65536,1.1+ext,none,true", "32768,1.1+ext,qcow2,false",
     })
     void randomOperationsMatchModel(int clusterSize, String compat, String backing, boolean smallCaches) throws Exception {
         long seed = Long.getLong("qcow2.seed", System.nanoTime());
@@ -35,8 +36,9 @@ class Qcow2ModelTest {
         }
     }
 
-    private void run(long seed, int cs, String compat, String backingKind, boolean smallCaches) throws Exception {
+    private void run(long seed, int cs, String compatOption, String backingKind, boolean smallCaches) throws Exception {
         Random r = new Random(seed);
+        String compat = compatOption.replace("+ext", "") + (compatOption.endsWith("+ext") ? ",extended_l2=on" : "");
         int size = (8 << 20) + 512 * (1 + r.nextInt(64));
         try (Qcow2Fixture fx = new Qcow2Fixture()) {
             byte[] base = new byte[size];
@@ -65,7 +67,7 @@ class Qcow2ModelTest {
                         "-b", baseFile, "-F", backingKind, "img.qcow2", "" + size).expectOk();
                 model = base.clone();
             }
-            boolean v3 = compat.equals("1.1");
+            boolean v3 = compat.startsWith("1.1");
             boolean hasBacking = !backingKind.equals("none");
             String extra = "'discard':'unmap'" + (smallCaches ? ",'l2-cache-size':" + 2 * cs + ",'refcount-cache-size':" + 2 * cs : "");
             BlockNode n = fx.openQcow2("q", "img.qcow2", extra);
