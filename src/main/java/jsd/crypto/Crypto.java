@@ -5,6 +5,10 @@ import jsd.daemon.Daemon;
 import jsd.daemon.UserObjects;
 import jsd.qapi.QapiError;
 
+import java.io.IOException;
+import java.nio.channels.SocketChannel;
+import java.time.Duration;
+
 /**
  * Plugs the crypto objects into the daemon (secret, tls-creds-x509,
  * tls-creds-psk, authz-simple, authz-list, authz-listfile) and holds the
@@ -14,7 +18,11 @@ public final class Crypto {
     private Crypto() {}
 
     public static void install(Daemon daemon) {
-        UserObjects objects = daemon.objects();
+        installFactories(daemon.objects());
+    }
+
+    /** The object types alone (tests use a UserObjects without a daemon). */
+    public static void installFactories(UserObjects objects) {
         objects.registerFactory(Secret.TYPE, o -> Secret.create(o, objects));
         objects.registerFactory(TlsCredsX509.TYPE, o -> TlsCredsX509.create(o, objects));
         objects.registerFactory(TlsCredsPsk.TYPE, TlsCredsPsk::create);
@@ -55,5 +63,22 @@ public final class Crypto {
         if (e == null) return "Cannot find QAuthZ object ID " + authzId;
         if (!(e.instance() instanceof Authz a)) return "Object '" + authzId + "' is not a QAuthZ subclass";
         return a.isAllowed(who) ? null : "TLS " + kind + " authz check for " + who + " is denied";
+    }
+
+    /**
+     * A server's whole TLS step for one client after its STARTTLS reply:
+     * handshake (bounded by timeout), then the tls-authz check. On any
+     * failure the channel is closed and the exception's message is the line
+     * to log (e.g. "TLS x509 authz check for C=GB,...,CN=x is denied").
+     */
+    public static TlsSession startTls(UserObjects objects, TlsCreds creds, String authzId,
+                                      SocketChannel channel, Duration timeout) throws IOException {
+        TlsSession s = creds.serverHandshake(channel, timeout);
+        String why = denial(objects, authzId, s, creds instanceof TlsCredsX509);
+        if (why != null) {
+            s.close();
+            throw new TlsHandshakeException(why, null);
+        }
+        return s;
     }
 }

@@ -23,13 +23,22 @@ final class TlsEchoServer implements AutoCloseable {
     private final Thread acceptor;
     final BlockingQueue<Object> outcomes = new LinkedBlockingQueue<>();
 
+    /** How an accepted socket becomes a TLS session (a handshake, maybe an authz check). */
+    interface Starter {
+        TlsSession start(SocketChannel ch) throws IOException;
+    }
+
     TlsEchoServer(TlsCreds creds, Duration handshakeTimeout) throws IOException {
+        this(ch -> creds.serverHandshake(ch, handshakeTimeout));
+    }
+
+    TlsEchoServer(Starter starter) throws IOException {
         listener = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
         acceptor = Thread.ofPlatform().daemon().start(() -> {
             while (listener.isOpen()) {
                 try {
                     SocketChannel ch = listener.accept();
-                    Thread.ofVirtual().start(() -> serve(creds, ch, handshakeTimeout));
+                    Thread.ofVirtual().start(() -> serve(starter, ch));
                 } catch (IOException e) {
                     return;
                 }
@@ -46,10 +55,10 @@ final class TlsEchoServer implements AutoCloseable {
         return o;
     }
 
-    private void serve(TlsCreds creds, SocketChannel ch, Duration timeout) {
+    private void serve(Starter starter, SocketChannel ch) {
         TlsSession s;
         try {
-            s = creds.serverHandshake(ch, timeout);
+            s = starter.start(ch);
         } catch (IOException | RuntimeException e) {
             outcomes.add(e);
             return;

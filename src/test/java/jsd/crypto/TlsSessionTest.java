@@ -220,6 +220,59 @@ class TlsSessionTest {
         }
     }
 
+    /** tls-authz by id, looked up per connection: allow, deny, replaced, missing; PSK usernames too. */
+    @Test
+    void authzIsCheckedAtEachConnection() throws Exception {
+        UserObjects objects = new UserObjects();
+        Crypto.installFactories(objects);
+        TlsCreds creds = x509(pki.serverDir(), true);
+        try (TlsEchoServer guarded = new TlsEchoServer(ch -> Crypto.startTls(objects, creds, "acl", ch, Duration.ofSeconds(2)))) {
+            // missing object: denied
+            var r = GnutlsCli.run(guarded.port(), TLS13, goodClient());
+            var e = assertInstanceOf(TlsHandshakeException.class, guarded.next(), r::toString);
+            assertEquals("Cannot find QAuthZ object ID acl", e.getMessage());
+            assertFalse(r.echoed(), r::toString);
+
+            objects.add(authz("authz-simple", "identity", TestPki.CLIENT_DN));
+            r = GnutlsCli.run(guarded.port(), TLS12, goodClient());
+            assertInstanceOf(TlsSession.class, guarded.next(), r::toString);
+            assertTrue(r.echoed(), r::toString);
+
+            // replaced while the server runs
+            objects.delete("acl");
+            objects.add(authz("authz-simple", "identity", "CN=someone else"));
+            r = GnutlsCli.run(guarded.port(), TLS13, goodClient());
+            e = assertInstanceOf(TlsHandshakeException.class, guarded.next(), r::toString);
+            assertEquals("TLS x509 authz check for " + TestPki.CLIENT_DN + " is denied", e.getMessage());
+            assertFalse(r.echoed(), r::toString);
+
+            objects.delete("acl");
+            var list = authz("authz-list", "policy", "deny");
+            list.putArray("rules").addObject().put("match", "C=GB,*,CN=*.example.com").put("policy", "allow").put("format", "glob");
+            objects.add(list);
+            r = GnutlsCli.run(guarded.port(), TLS13, goodClient());
+            assertInstanceOf(TlsSession.class, guarded.next(), r::toString);
+            assertTrue(r.echoed(), r::toString);
+        }
+        Path pskDir = tmp.resolve("psk");
+        TlsCreds pskCreds = TlsCredsPsk.create(options("tls-creds-psk", pskDir).put("endpoint", "server"));
+        objects.delete("acl");
+        objects.add(authz("authz-simple", "identity", "bob"));
+        try (TlsEchoServer guarded = new TlsEchoServer(ch -> Crypto.startTls(objects, pskCreds, "acl", ch, Duration.ofSeconds(2)))) {
+            var r = GnutlsCli.run(guarded.port(), PSK13, "--pskusername", "alice", "--pskkey", ALICE_KEY);
+            var e = assertInstanceOf(TlsHandshakeException.class, guarded.next(), r::toString);
+            assertEquals("TLS PSK authz check for alice is denied", e.getMessage());
+            assertFalse(r.echoed(), r::toString);
+            r = GnutlsCli.run(guarded.port(), PSK13, "--pskusername", "bob", "--pskkey", "00112233445566778899aabbccddeeff");
+            assertInstanceOf(TlsSession.class, guarded.next(), r::toString);
+            assertTrue(r.echoed(), r::toString);
+        }
+    }
+
+    private static ObjectNode authz(String type, String key, String value) {
+        return JsonNodeFactory.instance.objectNode().put("qom-type", type).put("id", "acl").put(key, value);
+    }
+
     /** Megabytes both ways at once through the JDK's own client, checked byte for byte. */
     @Test
     void bulkTransferInBothDirectionsKeepsEveryByte() throws Exception {
