@@ -35,10 +35,13 @@ final class JsseTlsSession implements TlsSession {
     private final ReentrantLock writeLock = new ReentrantLock();
     private ByteBuffer netIn;   // ciphertext from the socket, in write mode
     private ByteBuffer appIn;   // decrypted bytes not yet handed out, in write mode
-    private final ByteBuffer netOut;
+    private ByteBuffer netOut;
     private boolean inboundDone;
     private volatile boolean closed;
     private String identity;
+    // Record sizes, fixed once the handshake is done (asking the session each time takes the engine's lock).
+    private int appSize;
+    private int packetSize;
 
     private JsseTlsSession(SocketChannel channel, SSLEngine engine) {
         this.channel = channel;
@@ -62,7 +65,13 @@ final class JsseTlsSession implements TlsSession {
                 throw new TlsHandshakeException("TLS handshake failed: " + describe(e), e);
             }
         }
-        t.identity = peerName(engine.getSession());
+        SSLSession session = engine.getSession();
+        t.identity = peerName(session);
+        t.appSize = session.getApplicationBufferSize();
+        t.packetSize = session.getPacketBufferSize();
+        if (t.netOut.capacity() < t.packetSize * RECORDS_PER_WRITE) {
+            t.netOut = ByteBuffer.allocateDirect(t.packetSize * RECORDS_PER_WRITE);
+        }
         return t;
     }
 
@@ -139,7 +148,7 @@ final class JsseTlsSession implements TlsSession {
                 if (inboundDone) return -1;
                 if (netIn.position() > 0) {
                     // Decrypt straight into the caller's buffer when a whole record fits.
-                    boolean direct = dst.remaining() >= engine.getSession().getApplicationBufferSize();
+                    boolean direct = dst.remaining() >= appSize;
                     ByteBuffer target = direct ? dst : appIn;
                     netIn.flip();
                     SSLEngineResult r;
@@ -160,7 +169,7 @@ final class JsseTlsSession implements TlsSession {
                             continue;
                         }
                         case BUFFER_OVERFLOW -> {
-                            appIn = grow(appIn, engine.getSession().getApplicationBufferSize());
+                            appIn = grow(appIn, appSize);
                             continue;
                         }
                         case BUFFER_UNDERFLOW -> {
@@ -225,7 +234,7 @@ final class JsseTlsSession implements TlsSession {
                 if (closed) throw new ClosedChannelException();
                 netOut.clear();
                 boolean progress = false;
-                while (done < total && netOut.remaining() >= engine.getSession().getPacketBufferSize()) {
+                while (done < total && netOut.remaining() >= packetSize) {
                     SSLEngineResult r = engine.wrap(srcs, offset, length, netOut);
                     if (r.getStatus() == SSLEngineResult.Status.CLOSED) throw new ClosedChannelException();
                     if (r.getHandshakeStatus() == SSLEngineResult.HandshakeStatus.NEED_TASK) runTasks();
