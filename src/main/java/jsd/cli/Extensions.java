@@ -11,6 +11,7 @@ final class Extensions {
     private Extensions() {}
 
     static void install(Daemon daemon) {
+        jsd.crypto.Crypto.install(daemon);
         jsd.block.qcow2.Qcow2Driver.install();
     }
 }

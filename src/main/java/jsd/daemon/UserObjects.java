@@ -14,7 +14,10 @@ import java.util.function.Predicate;
  * authorization rules, iothreads. A type may register a factory that
  * checks its properties and builds a live object; other types are kept as
  * their checked properties. Users (the NBD server holding tls-creds, say)
- * register an in-use check so object-del can refuse.
+ * register an in-use check so object-del can refuse. Changes happen under
+ * the daemon lock; lookups may also come from connection threads (an NBD
+ * client's TLS credentials and authz are found when it connects), so the
+ * map itself is guarded by this object's monitor.
  */
 public final class UserObjects {
     /** Builds the live object for one qom-type from its checked ObjectOptions. */
@@ -36,7 +39,7 @@ public final class UserObjects {
 
     public Entry add(ObjectNode options) throws IOException {
         String id = options.get("id").asText();
-        if (objects.containsKey(id)) {
+        if (find(id) != null) {
             throw QapiError.generic("attempt to add duplicate property '%s' to object (type 'container')", id);
         }
         if (!id.matches("[A-Za-z][A-Za-z0-9_.\\-]*")) {
@@ -45,17 +48,21 @@ public final class UserObjects {
         String type = options.get("qom-type").asText();
         Factory f = factories.get(type);
         Entry e = new Entry(id, type, options, f == null ? options : f.create(options));
-        objects.put(id, e);
+        synchronized (this) {
+            objects.put(id, e);
+        }
         return e;
     }
 
     public void delete(String id) {
-        Entry e = objects.get(id);
+        Entry e = find(id);
         if (e == null) throw QapiError.generic("object '%s' not found", id);
         for (Predicate<String> check : inUseChecks.values()) {
             if (check.test(id)) throw QapiError.generic("object '%s' is in use, can not be deleted", id);
         }
-        objects.remove(id);
+        synchronized (this) {
+            objects.remove(id);
+        }
         if (e.instance() instanceof AutoCloseable c) {
             try {
                 c.close();
@@ -65,15 +72,15 @@ public final class UserObjects {
         }
     }
 
-    public Entry find(String id) { return objects.get(id); }
+    public synchronized Entry find(String id) { return objects.get(id); }
 
     /** The object with this id if it has the given type, else null. */
     public Object instance(String id, String type) {
-        Entry e = objects.get(id);
+        Entry e = find(id);
         return e != null && e.type().equals(type) ? e.instance() : null;
     }
 
-    public Map<String, Boolean> idsOfType(String type) {
+    public synchronized Map<String, Boolean> idsOfType(String type) {
         Map<String, Boolean> out = new LinkedHashMap<>();
         objects.values().stream().filter(e -> e.type().equals(type)).forEach(e -> out.put(e.id(), true));
         return out;
