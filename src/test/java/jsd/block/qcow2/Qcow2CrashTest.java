@@ -63,71 +63,83 @@ class Qcow2CrashTest {
                 if (leaks > totalLeaks) roundsWithLeaks++;
                 totalLeaks = Math.max(totalLeaks, leaks);
 
-                // what the log promises
                 List<String> lines = Files.readAllLines(log);
-                long flushedUpTo = 0;
-                for (String l : lines) if (l.startsWith("F ")) flushedUpTo = Math.max(flushedUpTo, Long.parseLong(l.substring(2).trim()));
-                for (String l : lines) {
-                    String[] f = l.split(" ");
-                    if (!f[0].equals("A") || f.length < 5) continue;
-                    long seq = Long.parseLong(f[1]);
-                    int b = Integer.parseInt(f[2]);
-                    long gen = Long.parseLong(f[3]);
-                    boolean durable = f[4].equals("U") || seq <= flushedUpTo;
-                    if (!durable) continue;
-                    checkedDurable++;
-                    if (gen > durableGen[b] || (gen == durableGen[b])) {
-                        durableGen[b] = gen;
-                        zeroAllowed[b] = f[4].equals("Z");
-                    }
-                }
                 fx.qemuImg("convert", "-O", "raw", "crash.qcow2", "crash.raw").expectOk();
-                byte[] img = Files.readAllBytes(fx.path("crash.raw"));
-                ByteBuffer bb = ByteBuffer.wrap(img);
-                int[] unexplained = new int[8];
-                for (int b = 0; b < blocks; b++) {
-                    long first = bb.getLong(b * Qcow2CrashWriter.BLOCK);
-                    for (int i = 8; i < Qcow2CrashWriter.BLOCK; i += 8) {
-                        if (bb.getLong(b * Qcow2CrashWriter.BLOCK + i) != first) {
-                            throw new AssertionError("round " + round + " seed " + seed + ": block " + b + " is torn");
-                        }
-                    }
-                    if (first == 0) {
-                        // zeroes are right if the block was never durably written, or its newest durable
-                        // request was a zeroing, or a logged zeroing is newer; otherwise only the one
-                        // request its writer thread had in flight (unlogged) at the kill can explain them
-                        boolean laterZero = false;
-                        for (String l : lines) {
-                            String[] f = l.split(" ");
-                            if (f[0].equals("A") && f.length >= 5 && f[4].equals("Z") && Integer.parseInt(f[2]) == b
-                                    && Long.parseLong(f[3]) >= durableGen[b]) laterZero = true;
-                        }
-                        if (!zeroAllowed[b] && !laterZero) {
-                            int owner = b % 8;
-                            unexplained[owner]++;
-                            if (unexplained[owner] > 1) {
-                                throw new AssertionError("round " + round + " seed " + seed + ": block " + b
-                                        + " lost generation " + durableGen[b] + " (reads as zeroes)");
-                            }
-                        }
-                        zeroAllowed[b] = true;
-                        durableGen[b] = 0;
-                        continue;
-                    }
-                    int stampBlock = (int) (first >>> 32);
-                    long gen = first & 0xffffffffL;
-                    if (stampBlock != b) throw new AssertionError("round " + round + " seed " + seed + ": block " + b + " holds block " + stampBlock + "'s data");
-                    if (gen < durableGen[b]) {
-                        throw new AssertionError("round " + round + " seed " + seed + ": block " + b + " went back from generation "
-                                + durableGen[b] + " to " + gen);
-                    }
-                    durableGen[b] = gen;   // what is on disk now survives into the next round
-                    zeroAllowed[b] = false;
-                }
+                checkedDurable += verifyRound(round, seed, lines, Files.readAllBytes(fx.path("crash.raw")), durableGen, zeroAllowed, 8);
             }
             System.out.println("Qcow2CrashTest: 24 kills, " + checkedDurable + " acknowledged-durable requests verified, "
                     + roundsWithLeaks + " kills left new leaked clusters (" + totalLeaks + " leaked clusters in the end), no corruption");
             assertTrue(checkedDurable > 1000, "the writer did too little to prove anything: " + checkedDurable);
         }
+    }
+
+    /**
+     * Checks one crashed image (raw bytes) against a writer's log (see
+     * {@link Qcow2CrashWriter} for the format) and carries what is on disk
+     * now into durableGen/zeroAllowed for the next round. Returns the number
+     * of acknowledged-durable requests checked.
+     */
+    static long verifyRound(int round, long seed, List<String> lines, byte[] img, long[] durableGen, boolean[] zeroAllowed,
+                            int threads) {
+        long checked = 0;
+        // what the log promises
+        long flushedUpTo = 0;
+        for (String l : lines) if (l.startsWith("F ")) flushedUpTo = Math.max(flushedUpTo, Long.parseLong(l.substring(2).trim()));
+        for (String l : lines) {
+            String[] f = l.split(" ");
+            if (!f[0].equals("A") || f.length < 5) continue;
+            long seq = Long.parseLong(f[1]);
+            int b = Integer.parseInt(f[2]);
+            long gen = Long.parseLong(f[3]);
+            boolean durable = f[4].equals("U") || seq <= flushedUpTo;
+            if (!durable) continue;
+            checked++;
+            if (gen > durableGen[b] || (gen == durableGen[b])) {
+                durableGen[b] = gen;
+                zeroAllowed[b] = f[4].equals("Z");
+            }
+        }
+        ByteBuffer bb = ByteBuffer.wrap(img);
+        int[] unexplained = new int[threads];
+        for (int b = 0; b < durableGen.length; b++) {
+            long first = bb.getLong(b * Qcow2CrashWriter.BLOCK);
+            for (int i = 8; i < Qcow2CrashWriter.BLOCK; i += 8) {
+                if (bb.getLong(b * Qcow2CrashWriter.BLOCK + i) != first) {
+                    throw new AssertionError("round " + round + " seed " + seed + ": block " + b + " is torn");
+                }
+            }
+            if (first == 0) {
+                // zeroes are right if the block was never durably written, or its newest durable
+                // request was a zeroing, or a logged zeroing is newer; otherwise only the one
+                // request its writer thread had in flight (unlogged) at the kill can explain them
+                boolean laterZero = false;
+                for (String l : lines) {
+                    String[] f = l.split(" ");
+                    if (f[0].equals("A") && f.length >= 5 && f[4].equals("Z") && Integer.parseInt(f[2]) == b
+                            && Long.parseLong(f[3]) >= durableGen[b]) laterZero = true;
+                }
+                if (!zeroAllowed[b] && !laterZero) {
+                    int owner = b % threads;
+                    unexplained[owner]++;
+                    if (unexplained[owner] > 1) {
+                        throw new AssertionError("round " + round + " seed " + seed + ": block " + b
+                                + " lost generation " + durableGen[b] + " (reads as zeroes)");
+                    }
+                }
+                zeroAllowed[b] = true;
+                durableGen[b] = 0;
+                continue;
+            }
+            int stampBlock = (int) (first >>> 32);
+            long gen = first & 0xffffffffL;
+            if (stampBlock != b) throw new AssertionError("round " + round + " seed " + seed + ": block " + b + " holds block " + stampBlock + "'s data");
+            if (gen < durableGen[b]) {
+                throw new AssertionError("round " + round + " seed " + seed + ": block " + b + " went back from generation "
+                        + durableGen[b] + " to " + gen);
+            }
+            durableGen[b] = gen;   // what is on disk now survives into the next round
+            zeroAllowed[b] = false;
+        }
+            return checked;
     }
 }
