@@ -30,7 +30,7 @@ class Qcow2DaemonTest {
             }
             try (JsdProcess jsd = JsdProcess.start("--blockdev",
                     "qcow2,node-name=top,file.driver=file,file.filename=" + dir.resolve("top.qcow2"));
-                 QmpClient qmp = jsd.qmp()) {
+                 QmpClient qmp = connect(jsd)) {
                 JsonNode nodes = qmp.ok("query-named-block-nodes", null);
                 JsonNode top = find(nodes, "top");
                 assertEquals("qcow2", top.get("drv").asText());
@@ -56,6 +56,14 @@ class Qcow2DaemonTest {
             Tools.run(dir, "qemu-img", "check", "top.qcow2").expectOk();
         } finally {
             try (var s = Files.walk(dir)) { s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete()); }
+        }
+    }
+
+    private static QmpClient connect(JsdProcess jsd) throws Exception {
+        try {
+            return jsd.qmp();
+        } catch (java.io.IOException e) {
+            throw new AssertionError("cannot reach the daemon's monitor; its output:\n" + jsd.output(), e);
         }
     }
 
