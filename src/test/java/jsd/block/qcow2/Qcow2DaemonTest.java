@@ -63,7 +63,9 @@ class Qcow2DaemonTest {
         try {
             return jsd.qmp();
         } catch (java.io.IOException e) {
-            throw new AssertionError("cannot reach the daemon's monitor; its output:\n" + jsd.output(), e);
+            jsd.process().waitFor(5, java.util.concurrent.TimeUnit.SECONDS);
+            throw new AssertionError("cannot reach the daemon's monitor (alive: " + jsd.process().isAlive()
+                    + "); its output:\n" + jsd.output(), e);
         }
     }
 
