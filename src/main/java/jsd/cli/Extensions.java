@@ -11,5 +11,6 @@ final class Extensions {
     private Extensions() {}
 
     static void install(Daemon daemon) {
+        jsd.export.nbd.NbdCommands.install(daemon);
     }
 }

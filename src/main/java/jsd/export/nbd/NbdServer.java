@@ -36,23 +36,25 @@ final class NbdServer {
     private final int maxConnections;
     private final Semaphore slots;
     private final TlsUpgrade tls;
+    private final String tlsCredsId;
     private final Map<String, NbdExport> exports = new ConcurrentHashMap<>();
     private final Set<ClientSession> clients = ConcurrentHashMap.newKeySet();
     private final List<Thread> acceptors = new ArrayList<>();
     private final AtomicLong clientCounter = new AtomicLong();
     private volatile boolean stopped;
 
-    private NbdServer(List<ServerSocketChannel> listeners, int maxConnections, TlsUpgrade tls) {
+    private NbdServer(List<ServerSocketChannel> listeners, int maxConnections, TlsUpgrade tls, String tlsCredsId) {
         this.listeners = listeners;
+        this.tlsCredsId = tlsCredsId;
         this.maxConnections = maxConnections;
         this.slots = maxConnections > 0 ? new Semaphore(maxConnections) : null;
         this.tls = tls;
     }
 
     /** Binds the flat SocketAddress and starts accepting. */
-    static NbdServer start(JsonNode addr, int maxConnections, TlsUpgrade tls) throws IOException {
+    static NbdServer start(JsonNode addr, int maxConnections, TlsUpgrade tls, String tlsCredsId) throws IOException {
         List<ServerSocketChannel> ls = SocketAddresses.listen(addr);
-        NbdServer s = new NbdServer(ls, maxConnections, tls);
+        NbdServer s = new NbdServer(ls, maxConnections, tls, tlsCredsId);
         for (ServerSocketChannel l : ls) {
             s.acceptors.add(Thread.ofVirtual().name("nbd-accept").start(() -> s.acceptLoop(l)));
         }
@@ -62,6 +64,9 @@ final class NbdServer {
     int maxConnections() { return maxConnections; }
 
     TlsUpgrade tls() { return tls; }
+
+    /** The tls-creds object the server uses (object-del refuses to delete it), or null. */
+    String tlsCredsId() { return tlsCredsId; }
 
     /** The TCP port of the first inet listener (for port 0), or -1. */
     int port() {
