@@ -32,7 +32,6 @@ public final class RawNbd implements AutoCloseable {
     public static RawNbd connect(Path socket) throws IOException {
         SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
         ch.connect(UnixDomainSocketAddress.of(socket));
-        ch.socket(); // blocking
         return new RawNbd(ch);
     }
 
