@@ -301,9 +301,7 @@ final class Transmission {
             else ok(cookie, offset);
             return true;
         }
-        // Large writes (their own buffer already) go to another thread, so that the reader
-        // receives the next payload while this one is copied into the file: two cores at work.
-        if ((flags & NBD_CMD_FLAG_FUA) != 0 || writethrough || owned != null) {
+        if ((flags & NBD_CMD_FLAG_FUA) != 0 || writethrough) {
             if (owned == null) {
                 owned = BufferPool.SHARED.take(len);
                 owned.put(data).flip();
