@@ -12,5 +12,6 @@ final class Extensions {
 
     static void install(Daemon daemon) {
         jsd.crypto.Crypto.install(daemon);
+        jsd.export.nbd.NbdCommands.install(daemon);
     }
 }
