@@ -20,7 +20,9 @@ final class ImageLock {
     /** Takes the lock bytes for a reader or a writer, failing as QEMU does when another process conflicts. */
     static ImageLock acquire(int fd, String filename, boolean readOnly) throws IOException {
         int held = readOnly ? bit(READ) : bit(READ) | bit(WRITE);
-        int unshared = readOnly ? 0 : bit(WRITE) | bit(RESIZE);
+        // Like qemu-storage-daemon's writable export over raw (which shares write with other
+        // writers, so that e.g. qemu-nbd may serve the same file), only resizing is refused.
+        int unshared = readOnly ? 0 : bit(RESIZE);
         for (int i = 0; i < PERM_NAMES.length; i++) {
             if ((held & bit(i)) != 0 && !Libc.ofdLock(fd, Libc.F_WRLCK, 200 + i, true)) {
                 throw conflict("Failed to get \"" + PERM_NAMES[i] + "\" lock", filename);

@@ -13,5 +13,6 @@ final class Extensions {
     static void install(Daemon daemon) {
         jsd.crypto.Crypto.install(daemon);
         jsd.block.qcow2.Qcow2Driver.install();
+        jsd.export.nbd.NbdCommands.install(daemon);
     }
 }

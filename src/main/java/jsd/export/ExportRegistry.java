@@ -83,10 +83,11 @@ public final class ExportRegistry {
             BlockExport e = exports.get(id);
             if (e == null) throw QapiError.generic("Export '%s' is not found", id);
             boolean hard = "hard".equals(mode);
+            // qemu-storage-daemon's order: a second delete is refused whatever the mode
+            if (e.shuttingDown()) throw QapiError.generic("Export '%s' is already shutting down", id);
             if (!hard && e.inUse()) {
                 throw QapiError.generic("export '%s' still in use", id);
             }
-            if (e.shuttingDown() && !hard) throw QapiError.generic("Block export '%s' is already shutting down", id);
             e.markShuttingDown();
             e.shutdown(hard, this);
         } finally {
@@ -115,7 +116,9 @@ public final class ExportRegistry {
     /** query-block-exports. */
     public ArrayNode query() {
         ArrayNode out = JsonNodeFactory.instance.arrayNode();
-        for (BlockExport e : list()) {
+        List<BlockExport> all = list();
+        java.util.Collections.reverse(all); // newest first, as qemu-storage-daemon lists them
+        for (BlockExport e : all) {
             ObjectNode o = out.addObject();
             o.put("id", e.id());
             o.put("type", e.type());

@@ -82,6 +82,49 @@ public final class Libc {
         }
     }
 
+    private static final MethodHandle PREADV2 = fn("preadv2",
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT,
+                    ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
+    private static final int RWF_NOWAIT = 0x08;
+    private static final ThreadLocal<MemorySegment> IOVEC = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(16, 8));
+
+    /** {@link #preadNoWait}'s answer when the data is not in the page cache. */
+    public static final int WOULD_BLOCK = -1;
+    /** {@link #preadNoWait}'s answer when the file (system) does not support RWF_NOWAIT. */
+    public static final int NOWAIT_UNSUPPORTED = -2;
+
+    /**
+     * preadv2(2) with RWF_NOWAIT into a direct buffer: reads only what the
+     * page cache already holds, never waiting for the disk. Returns the
+     * bytes read (the buffer's position advances; fewer than asked when
+     * only part was cached or the file ended), {@link #WOULD_BLOCK} or
+     * {@link #NOWAIT_UNSUPPORTED}. Lets a server answer cached reads on
+     * the thread that received them and hand only the rest to others.
+     */
+    public static int preadNoWait(int fd, java.nio.ByteBuffer dst, long offset) throws SysException {
+        if (!dst.isDirect()) throw new IllegalArgumentException("direct buffer required");
+        MemorySegment cap = CAPTURE_SEG.get();
+        MemorySegment iov = IOVEC.get();
+        MemorySegment buf = MemorySegment.ofBuffer(dst);
+        iov.set(ValueLayout.JAVA_LONG, 0, buf.address());
+        iov.set(ValueLayout.JAVA_LONG, 8, buf.byteSize());
+        try {
+            long r = (long) PREADV2.invokeExact(cap, fd, iov, 1, offset, RWF_NOWAIT);
+            if (r < 0) {
+                int e = errno(cap);
+                if (e == Errno.EAGAIN) return WOULD_BLOCK;
+                if (e == Errno.ENOTSUP || e == Errno.EINVAL) return NOWAIT_UNSUPPORTED;
+                throw new SysException(e, "preadv2: " + Errno.describe(e));
+            }
+            dst.position(dst.position() + (int) r);
+            return (int) r;
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
     private static final int F_OFD_GETLK = 36;
     private static final int F_OFD_SETLK = 37;
     public static final short F_RDLCK = 0;

@@ -25,6 +25,11 @@ public final class JsdProcess implements AutoCloseable {
     private final Path log;
 
     private JsdProcess(List<String> program, Path dir, List<String> args, boolean monitor) throws IOException {
+        this(program, dir, args, monitor, java.util.Map.of());
+    }
+
+    private JsdProcess(List<String> program, Path dir, List<String> args, boolean monitor,
+                       java.util.Map<String, String> env) throws IOException {
         this.dir = dir;
         this.qmpSocket = dir.resolve("qmp.sock");
         this.log = dir.resolve("daemon.log");
@@ -36,12 +41,21 @@ public final class JsdProcess implements AutoCloseable {
         cmd.addAll(args);
         ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile())
                 .redirectErrorStream(true).redirectOutput(log.toFile());
+        pb.environment().putAll(env);
         process = pb.start();
     }
 
     /** Starts jsd with a monitor and the given extra arguments; waits for the monitor socket. */
     public static JsdProcess start(String... args) throws IOException {
         return start(List.of(HOME.resolve("jsd").toString()), args);
+    }
+
+    /** Like {@link #start(String...)}, with extra environment variables (e.g. JSD_NBD_DEBUG=1 for leak checks). */
+    public static JsdProcess startWithEnv(java.util.Map<String, String> env, String... args) throws IOException {
+        Path dir = Files.createTempDirectory("jsd-test-");
+        JsdProcess p = new JsdProcess(List.of(HOME.resolve("jsd").toString()), dir, Arrays.asList(args), true, env);
+        p.awaitSocket(p.qmpSocket);
+        return p;
     }
 
     /** Starts the reference, qemu-storage-daemon, the same way. */
