@@ -1,0 +1,42 @@
+#!/bin/bash
+# jsd vs qemu-storage-daemon serving the same kind of qcow2 image over NBD
+# (unix socket), measured with fio's nbd engine: 4k random reads of written
+# data, 4k random rewrites of allocated clusters, and 4k random writes into a
+# fresh image (cluster allocation). Prints IOPS and the jsd/qsd ratio.
+# Usage: scripts/qcow2-nbd-bench.sh [seconds-per-workload]   (from the project root, after mvn package)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-8}
+DIR=$(mktemp -d)
+PID=""
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null || true; rm -rf "$DIR"; }
+trap cleanup EXIT
+serve() { # who image
+  local args=(--blockdev "driver=file,node-name=f,filename=$2,cache.direct=off" --blockdev "qcow2,node-name=q,file=f"
+              --nbd-server "addr.type=unix,addr.path=$DIR/s.sock" --export "nbd,id=e,node-name=q,name=disk,writable=on")
+  rm -f "$DIR/s.sock"
+  if [ "$1" = jsd ]; then ./jsd "${args[@]}" >"$DIR/$1.log" 2>&1 & else qemu-storage-daemon "${args[@]}" >"$DIR/$1.log" 2>&1 & fi
+  PID=$!
+  for _ in $(seq 200); do [ -S "$DIR/s.sock" ] && return; sleep 0.05; done
+  echo "server $1 did not start"; cat "$DIR/$1.log"; exit 1
+}
+stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
+iops() { # rw
+  fio --name=b --ioengine=nbd --uri="nbd+unix:///disk?socket=$DIR/s.sock" --rw="$1" --bs=4k --iodepth=16 \
+      --time_based --runtime="$SECS" --size=1G --randrepeat=1 --output-format=json 2>/dev/null | sed -n '/^{/,$p' |
+    python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; print(int(j["read"]["iops"] + j["write"]["iops"]))'
+}
+printf "%-24s %10s %10s %8s\n" workload "qsd IOPS" "jsd IOPS" "jsd/qsd"
+for w in randread randwrite alloc; do
+  declare -A res
+  for who in qsd jsd; do
+    img="$DIR/$who.qcow2"; rm -f "$img"
+    qemu-img create -q -f qcow2 "$img" 1G
+    [ "$w" != alloc ] && qemu-io -f qcow2 -c "write -P 0x5a 0 1G" "$img" >/dev/null
+    serve "$who" "$img"
+    rw=$w; [ "$w" = alloc ] && rw=randwrite
+    res[$who]=$(iops "$rw")
+    stop
+  done
+  printf "%-24s %10s %10s %8.2f\n" "$w (4k, QD16)" "${res[qsd]}" "${res[jsd]}" "$(python3 -c "print(${res[jsd]} / max(1, ${res[qsd]}))")"
+done
