@@ -82,7 +82,7 @@ public final class Keyval {
         }
         String last = frags[frags.length - 1];
         JsonNode old = cur.get(last);
-        if (old != null && old.isObject()) throw QapiError.generic("Parameter '%s' used inconsistently", key);
+        if (old != null && old.isObject()) throw QapiError.generic("Parameters '%s.*' used inconsistently", key);
         cur.put(last, value); // a repeated key: the last one wins, as in QEMU
     }
 
