@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import jsd.qapi.InputVisitor;
 import jsd.qapi.Keyval;
 import jsd.qapi.QapiError;
-import jsd.qmp.QmpJson;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -113,7 +112,7 @@ public final class CommandLine {
         if (value.startsWith("{")) {
             JsonNode json;
             try {
-                json = QmpJson.parse(value.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                json = jsd.qmp.QmpText.parse(value.getBytes(java.nio.charset.StandardCharsets.UTF_8));
             } catch (java.io.IOException e) {
                 throw QapiError.generic("%s", e.getMessage());
             }

@@ -114,7 +114,7 @@ public final class QmpSession implements Runnable {
 
     private void send(JsonNode msg) throws IOException {
         // QEMU's monitor turns every line feed into CR LF, inside pretty replies too
-        String json = QmpJson.write(msg, pretty);
+        String json = QmpText.write(msg, pretty);
         if (pretty) json = json.replace("\n", "\r\n");
         byte[] text = (json + "\r\n").getBytes(StandardCharsets.US_ASCII);
         synchronized (out) {
