@@ -41,7 +41,7 @@ public final class QmpText {
                     out.append(": ");
                     write(e.getValue(), out, pretty, indent + 1);
                 }
-                if (count > 0) newline(out, pretty, indent);
+                newline(out, pretty, indent); // QEMU breaks the line even in an empty pretty object or list
                 out.append('}');
             }
             case ARRAY -> {
@@ -52,7 +52,7 @@ public final class QmpText {
                     newline(out, pretty, indent + 1);
                     write(e, out, pretty, indent + 1);
                 }
-                if (count > 0) newline(out, pretty, indent);
+                newline(out, pretty, indent); // QEMU breaks the line even in an empty pretty object or list
                 out.append(']');
             }
             case STRING -> string(n.asText(), out);

@@ -56,7 +56,16 @@ public final class QmpLines implements AutoCloseable {
             eof = true;
             lines.add("");
         });
-        greeting = next(10_000);
+        String g = next(10_000);
+        if ("{".equals(g)) { // a pretty monitor: the greeting spans lines up to a lone "}"
+            StringBuilder all = new StringBuilder(g);
+            for (String l; (l = next(10_000)) != null; ) {
+                all.append(l.strip());
+                if (l.equals("}")) break;
+            }
+            g = all.toString().replace("{\"QMP\":", "{\"QMP\":");
+        }
+        greeting = g;
         if (greeting == null || !greeting.startsWith("{\"QMP\"")) throw new IOException("no greeting: " + greeting);
     }
 
