@@ -70,7 +70,7 @@ public final class Startup {
                 return null;
             });
         } catch (QapiError e) {
-            throw new CommandLine.UsageError(o.name() + " " + o.raw() + ": " + e.desc());
+            throw new CommandLine.UsageError(o.name() + " " + o.raw() + ": " + e.desc() + (e.hint() == null ? "" : "\n" + e.hint()));
         } catch (RuntimeException e) {
             throw e;
         } catch (Exception e) {

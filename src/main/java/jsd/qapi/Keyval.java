@@ -76,7 +76,7 @@ public final class Keyval {
                 next = F.objectNode();
                 cur.set(frags[i], next);
             } else if (!next.isObject()) {
-                throw QapiError.generic("Parameter '%s' used inconsistently", String.join(".", List.of(frags).subList(0, i + 1)));
+                throw QapiError.generic("Parameters '%s.*' used inconsistently", String.join(".", List.of(frags).subList(0, i + 1)));
             }
             cur = (ObjectNode) next;
         }
