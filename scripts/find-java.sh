@@ -2,6 +2,12 @@
 # newer) JDK: $JAVA_HOME if it is one, else a JDK under /usr/lib/jvm, else
 # the java on PATH. Users never set JAVA_HOME by hand.
 java_major() {
+    # a JDK's "release" file names its version; reading it is much cheaper than starting a JVM
+    local release; release="$(dirname "$(dirname "$(readlink -f "$1")")")/release"
+    if [ -f "$release" ]; then
+        sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$release" | head -1
+        return
+    fi
     "$1" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p' | head -1
 }
 jsd_find_java() {

@@ -51,7 +51,8 @@ public final class BlockDrivers {
     private static BlockNode openNull(String driver, ObjectNode o, BlockDriver.OpenContext ctx) throws IOException {
         long size = o.has("size") ? o.get("size").asLong() : 1L << 30;
         if (size < 0) throw new BlockException(Errno.EINVAL, "size must be non-negative");
-        return new NullNode(driver, size, bool(o, "read-zeroes", false),
-                o.has("latency-ns") ? o.get("latency-ns").asLong() : 0, ctx.readOnly());
+        long latency = o.has("latency-ns") ? o.get("latency-ns").asLong() : 0;
+        if (latency < 0) throw QapiError.generic("latency-ns is invalid"); // above INT64_MAX, as QEMU says
+        return new NullNode(driver, size, bool(o, "read-zeroes", false), latency, ctx.readOnly());
     }
 }

@@ -19,13 +19,18 @@ public final class RawNode extends BlockNode {
         this.offset = offset;
         this.fixedSize = size;
         long childSize = file.size();
-        if (offset < 0) throw new BlockException(Errno.EINVAL, "offset cannot be negative");
-        if (size >= 0 && size % 512 != 0) throw new BlockException(Errno.EINVAL, "Specified size is not multiple of 512");
-        if (offset > childSize) throw new BlockException(Errno.EINVAL, "The sum of offset (" + offset + ") and size (0) has to be smaller or equal to the  actual size of the containing file (" + childSize + ")");
-        if (size >= 0 && offset + size > childSize) {
+        // QEMU's checks, in its order and words (offset and size go through its size parser first)
+        if (offset < 0) throw new BlockException(Errno.EINVAL, "Parameter 'offset' expects a non-negative number below 2^64");
+        if (size < -1) throw new BlockException(Errno.EINVAL, "Parameter 'size' expects a non-negative number below 2^64");
+        if (offset > childSize) {
+            throw new BlockException(Errno.EINVAL, "Offset (" + offset + ") cannot be greater than size of the containing file ("
+                    + childSize + ")");
+        }
+        if (size >= 0 && childSize - offset < size) {
             throw new BlockException(Errno.EINVAL, "The sum of offset (" + offset + ") and size (" + size
                     + ") has to be smaller or equal to the  actual size of the containing file (" + childSize + ")");
         }
+        if (size >= 0 && size % 512 != 0) throw new BlockException(Errno.EINVAL, "Specified size is not multiple of 512");
     }
 
     public BlockNode file() { return file; }

@@ -1,12 +1,10 @@
 package jsd.cli;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import jsd.qapi.InputVisitor;
 import jsd.qapi.Keyval;
 import jsd.qapi.QapiError;
-import jsd.qmp.QmpJson;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -59,7 +57,9 @@ public final class CommandLine {
                     }
                 }
                 default -> {
-                    if (arg.startsWith("-")) throw new UsageError("unrecognized option '" + arg + "'");
+                    // getopt_long's wording: a long option by its name, a short one by its letter
+                    if (arg.startsWith("--")) throw new UsageError("unrecognized option '" + arg + "'");
+                    if (arg.startsWith("-") && arg.length() > 1) throw new UsageError("invalid option -- '" + arg.charAt(1) + "'");
                     throw new UsageError(arg + ": Unexpected argument");
                 }
             }
@@ -76,7 +76,7 @@ public final class CommandLine {
                 case "--nbd-server" -> typed("NbdServerOptions", value, null);
                 case "--object" -> typed("ObjectOptions", value, "qom-type");
                 case "--monitor" -> InputVisitor.keyval("MonitorOptions", Keyval.parse(value, "chardev"));
-                case "--chardev" -> InputVisitor.keyval("JsdChardevOptions", Keyval.parse(value, "backend"));
+                case "--chardev" -> chardev(value);
                 default -> throw new IllegalStateException(name);
             };
         } catch (QapiError e) {
@@ -84,15 +84,37 @@ public final class CommandLine {
         }
     }
 
+    /** Character devices that QEMU has and jsd does not (their options are QEMU's, not jsd's). */
+    private static final java.util.Set<String> QEMU_CHARDEVS = java.util.Set.of("null", "file", "pipe", "pty",
+            "serial", "tty", "parallel", "parport", "ringbuf", "memory", "udp", "vc", "msmouse", "wctablet",
+            "braille", "testdev", "spicevmc", "spiceport", "qemu-vdagent", "dbus", "mux");
+
+    /** --chardev is QemuOpts in QEMU, not QAPI: its own messages for a missing id and unknown keys. */
+    private static ObjectNode chardev(String value) {
+        ObjectNode kv = Keyval.parse(value, "backend");
+        if (!kv.has("id")) throw QapiError.generic("chardev: no id specified");
+        String backend = kv.has("backend") ? kv.get("backend").asText() : "";
+        if (backend.isEmpty()) throw QapiError.generic("chardev: \"%s\" missing backend", kv.get("id").asText());
+        if (QEMU_CHARDEVS.contains(backend)) throw QapiError.generic("chardev backend '%s' is not supported by jsd", backend);
+        if (!backend.equals("socket") && !backend.equals("stdio")) {
+            throw QapiError.generic("'%s' is not a valid char driver name", backend);
+        }
+        try {
+            return InputVisitor.keyval("JsdChardevOptions", kv);
+        } catch (QapiError e) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("Parameter '(.*)' is unexpected").matcher(e.desc());
+            if (m.matches()) throw QapiError.generic("Invalid parameter '%s'", m.group(1));
+            throw e;
+        }
+    }
+
     private static ObjectNode typed(String type, String value, String impliedKey) {
         if (value.startsWith("{")) {
             JsonNode json;
             try {
-                json = QmpJson.parse(value.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-            } catch (JsonProcessingException e) {
-                throw QapiError.generic("JSON parse error, %s", e.getOriginalMessage().contains("end-of-input") ? "premature EOI" : e.getOriginalMessage());
+                json = jsd.qmp.QmpText.parse(value.getBytes(java.nio.charset.StandardCharsets.UTF_8));
             } catch (java.io.IOException e) {
-                throw QapiError.generic("JSON parse error, %s", e.getMessage());
+                throw QapiError.generic("%s", e.getMessage());
             }
             return InputVisitor.json(type, json);
         }

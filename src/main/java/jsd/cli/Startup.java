@@ -27,6 +27,11 @@ public final class Startup {
         if (cmd.daemonize() && !Daemonizer.isChild()) return Daemonizer.runParent();
 
         Daemon daemon = new Daemon();
+        // SIGTERM, SIGINT and SIGHUP end the daemon normally (exit status 0), as they end qemu-storage-daemon
+        for (String sig : new String[] {"TERM", "INT", "HUP"}) {
+            sun.misc.Signal.handle(new sun.misc.Signal(sig), s -> Thread.ofPlatform().start(daemon::stop));
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(daemon::stop, "jsd-shutdown"));
         Extensions.install(daemon);
         try {
             for (CommandLine.Option o : cmd.options()) apply(daemon, o);
@@ -37,19 +42,13 @@ public final class Startup {
             throw e; // Main prints it; a daemonized child's stderr is still the parent's
 
         }
-        Runtime.getRuntime().addShutdownHook(new Thread(daemon::stop, "jsd-shutdown"));
+        if (cmd.pidfile() != null) daemon.onStop(() -> deletePidfile(cmd.pidfile()));
+
         if (Daemonizer.isChild()) Daemonizer.reportReady();
         try {
             daemon.awaitStop();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        }
-        if (cmd.pidfile() != null) {
-            try {
-                Files.deleteIfExists(Path.of(cmd.pidfile()));
-            } catch (IOException ignored) {
-                // nothing to clean up
-            }
         }
         return 0;
     }
@@ -71,7 +70,7 @@ public final class Startup {
                 return null;
             });
         } catch (QapiError e) {
-            throw new CommandLine.UsageError(o.name() + " " + o.raw() + ": " + e.desc());
+            throw new CommandLine.UsageError(o.name() + " " + o.raw() + ": " + e.desc() + (e.hint() == null ? "" : "\n" + e.hint()));
         } catch (RuntimeException e) {
             throw e;
         } catch (Exception e) {
@@ -79,11 +78,34 @@ public final class Startup {
         }
     }
 
+    private static void deletePidfile(String path) {
+        try {
+            Files.deleteIfExists(Path.of(path));
+        } catch (IOException ignored) {
+            // nothing to clean up
+        }
+    }
+
+    /** Kept open for the daemon's life: its lock keeps a second daemon off the same pid file, as in QEMU. */
+    private static java.nio.channels.FileChannel pidfileChannel;
+
     private static void writePidfile(String path) {
         try {
-            Files.writeString(Path.of(path), ProcessHandle.current().pid() + "\n", StandardCharsets.US_ASCII);
+            java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(Path.of(path),
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
+            if (ch.tryLock() == null) {
+                ch.close();
+                throw new CommandLine.UsageError("cannot create PID file: Cannot lock pid file: Resource temporarily unavailable");
+            }
+            ch.truncate(0);
+            ch.write(java.nio.ByteBuffer.wrap((ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII)));
+            pidfileChannel = ch;
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new CommandLine.UsageError("cannot create PID file: Could not create '" + path + "': No such file or directory");
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new CommandLine.UsageError("cannot create PID file: Could not create '" + path + "': Permission denied");
         } catch (IOException e) {
-            throw new CommandLine.UsageError("cannot create PID file: " + e.getMessage());
+            throw new CommandLine.UsageError("cannot create PID file: Could not create '" + path + "': " + e.getMessage());
         }
     }
 }

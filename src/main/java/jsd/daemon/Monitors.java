@@ -26,23 +26,48 @@ public final class Monitors {
     private final QmpDispatcher dispatcher;
     private final Map<String, ObjectNode> chardevs = new LinkedHashMap<>();
     private final List<ServerSocketChannel> listeners = new ArrayList<>();
+    private final Map<String, List<ServerSocketChannel>> sockets = new LinkedHashMap<>();
+    private final java.util.Set<String> inUse = new java.util.HashSet<>();
 
     public Monitors(QmpDispatcher dispatcher) { this.dispatcher = dispatcher; }
 
-    /** --chardev, checked against JsdChardevOptions. */
-    public void addChardev(ObjectNode opts) {
+    /**
+     * --chardev, checked against JsdChardevOptions. A socket is bound here,
+     * as qemu-storage-daemon does, so a bad path fails at this option; it
+     * starts accepting clients once a monitor uses it.
+     */
+    public void addChardev(ObjectNode opts) throws IOException {
         String id = opts.get("id").asText();
-        if (chardevs.containsKey(id)) throw QapiError.generic("attempt to add duplicate property '%s' to object (type 'container')", id);
         String backend = opts.get("backend").asText();
+        if (chardevs.containsKey(id)) {
+            // qemu-storage-daemon registers a socket's "yank" instance before the chardev itself
+            if (backend.equals("socket")) throw QapiError.generic("duplicate yank instance");
+            throw QapiError.generic("attempt to add duplicate property '%s' to object (type 'container')", id);
+        }
         if (backend.equals("socket")) {
             boolean server = opts.has("server") && opts.get("server").asBoolean();
+            if (!opts.has("path") && !opts.has("host") && !opts.has("port")) {
+                throw QapiError.generic("chardev: socket: no host given");
+            }
+            if (!opts.has("path") && !opts.has("port")) throw QapiError.generic("chardev: socket: no port given");
             if (!server) throw QapiError.generic("chardev '%s': jsd supports only server sockets (server=on)", id);
             if (opts.has("wait") && opts.get("wait").asBoolean()) {
                 throw QapiError.generic("chardev '%s': wait=on is not supported, use wait=off", id);
             }
-            if (!opts.has("path") && !opts.has("host") && !opts.has("port")) {
-                throw QapiError.generic("chardev: socket: no host given");
+            ObjectNode addr = opts.objectNode();
+            if (opts.has("path")) {
+                addr.put("type", "unix");
+                addr.put("path", opts.get("path").asText());
+            } else {
+                addr.put("type", "inet");
+                addr.put("host", opts.has("host") ? opts.get("host").asText() : "");
+                addr.put("port", opts.get("port").asText());
+                if (opts.has("ipv4")) addr.set("ipv4", opts.get("ipv4"));
+                if (opts.has("ipv6")) addr.set("ipv6", opts.get("ipv6"));
             }
+            List<ServerSocketChannel> bound = SocketAddresses.listen(addr);
+            listeners.addAll(bound);
+            sockets.put(id, bound);
         }
         chardevs.put(id, opts);
     }
@@ -55,25 +80,14 @@ public final class Monitors {
         if (opts.has("mode") && opts.get("mode").asText().equals("readline")) {
             throw QapiError.generic("Only QMP is supported");
         }
+        if (!inUse.add(id)) throw QapiError.generic("Device '%s' is in use", id);
         boolean pretty = opts.has("pretty") && opts.get("pretty").asBoolean();
         if (chardev.get("backend").asText().equals("stdio")) {
             InputStream in = System.in;
             Thread.ofVirtual().name("qmp-stdio").start(new QmpSession(in, System.out, () -> { }, dispatcher, pretty));
             return;
         }
-        ObjectNode addr = chardev.objectNode();
-        if (chardev.has("path")) {
-            addr.put("type", "unix");
-            addr.put("path", chardev.get("path").asText());
-        } else {
-            addr.put("type", "inet");
-            addr.put("host", chardev.has("host") ? chardev.get("host").asText() : "");
-            addr.put("port", chardev.has("port") ? chardev.get("port").asText() : "0");
-            if (chardev.has("ipv4")) addr.set("ipv4", chardev.get("ipv4"));
-            if (chardev.has("ipv6")) addr.set("ipv6", chardev.get("ipv6"));
-        }
-        for (ServerSocketChannel l : SocketAddresses.listen(addr)) {
-            listeners.add(l);
+        for (ServerSocketChannel l : sockets.get(id)) {
             Thread.ofVirtual().name("qmp-listen-" + id).start(() -> accept(l, pretty));
         }
     }

@@ -43,7 +43,8 @@ public final class UserObjects {
             throw QapiError.generic("attempt to add duplicate property '%s' to object (type 'container')", id);
         }
         if (!id.matches("[A-Za-z][A-Za-z0-9_.\\-]*")) {
-            throw QapiError.generic("Parameter 'id' expects an identifier");
+            throw QapiError.generic("Parameter 'id' expects an identifier")
+                    .withHint("Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.");
         }
         String type = options.get("qom-type").asText();
         Factory f = factories.get(type);

@@ -39,21 +39,25 @@ public final class ExportRegistry {
         this.events = events;
     }
 
+    private static final java.util.regex.Pattern ID = java.util.regex.Pattern.compile("[A-Za-z][A-Za-z0-9_.\\-]*");
+
     public void registerDriver(String type, ExportDriver driver) { drivers.put(type, driver); }
 
     /** block-export-add: options checked against BlockExportOptions. */
     public BlockExport add(ObjectNode options) throws IOException {
         lock.lock();
         try {
+            // the checks in qemu-storage-daemon's order, so that the same mistake gets the same error
             String id = options.get("id").asText();
+            if (!ID.matcher(id).matches()) throw QapiError.generic("Invalid block export id");
             if (exports.containsKey(id)) throw QapiError.generic("Block export id '%s' is already in use", id);
+            String nodeName = options.get("node-name").asText();
+            BlockNode node = graph.find(nodeName);
+            if (node == null) throw QapiError.generic("Cannot find device='' nor node-name='%s'", nodeName);
             if (options.has("iothread") || options.has("fixed-iothread")) checkIothread(options);
             String type = options.get("type").asText();
             ExportDriver driver = drivers.get(type);
             if (driver == null) throw QapiError.generic("Export type '%s' is not supported by jsd yet", type);
-            String nodeName = options.get("node-name").asText();
-            BlockNode node = graph.find(nodeName);
-            if (node == null) throw QapiError.generic("Cannot find device='' nor node-name='%s'", nodeName);
             boolean writable = options.has("writable") && options.get("writable").asBoolean();
             if (writable && node.isReadOnly()) throw QapiError.generic("Block node is read-only");
             BlockExport export = driver.create(options, node);

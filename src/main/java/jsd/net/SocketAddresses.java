@@ -49,6 +49,9 @@ public final class SocketAddresses {
         };
     }
 
+    /** Where each unix listener's socket file lives (it was bound under a temporary name). */
+    private static final java.util.Map<ServerSocketChannel, Path> UNIX_PATHS = new java.util.concurrent.ConcurrentHashMap<>();
+
     /** Opens the listening socket(s); an inet host may resolve to several addresses. */
     public static List<ServerSocketChannel> listen(JsonNode addr) throws IOException {
         String type = addr.get("type").asText();
@@ -62,7 +65,14 @@ public final class SocketAddresses {
                 ServerSocketChannel ch = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
                 try {
                     Files.deleteIfExists(path); // a stale socket from an earlier run, as QEMU does
-                    ch.bind(UnixDomainSocketAddress.of(path));
+                    // Java binds and listens in two steps: a client that sees the file in
+                    // between is refused. So bind under a temporary name and rename the
+                    // socket into place once it listens.
+                    Path tmp = path.resolveSibling(path.getFileName() + ".jsd-" + ProcessHandle.current().pid());
+                    Files.deleteIfExists(tmp);
+                    ch.bind(UnixDomainSocketAddress.of(tmp));
+                    Files.move(tmp, path, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                    UNIX_PATHS.put(ch, path);
                 } catch (IOException e) {
                     ch.close();
                     throw QapiError.generic("Failed to bind socket to %s: %s", path, reason(e));
@@ -132,6 +142,11 @@ public final class SocketAddresses {
     /** Removes a unix socket's file when its listener closes. */
     public static void unlinkIfUnix(ServerSocketChannel ch) {
         try {
+            Path renamed = UNIX_PATHS.remove(ch);
+            if (renamed != null) {
+                Files.deleteIfExists(renamed);
+                return;
+            }
             SocketAddress a = ch.getLocalAddress();
             if (a instanceof UnixDomainSocketAddress u) Files.deleteIfExists(u.getPath());
         } catch (IOException ignored) {

@@ -100,8 +100,8 @@ public final class InputVisitor {
         ArrayNode out = F.arrayNode();
         int i = 0;
         for (JsonNode e : v) {
-            String elementName = "[" + i + "]";
-            out.add(visit(a.elementType(), e, elementName, join(path, elementName)));
+            // QEMU names list elements only in the full path: messages that use the bare name say "null"
+            out.add(visit(a.elementType(), e, null, join(path, "[" + i + "]")));
             i++;
         }
         return out;
@@ -110,7 +110,7 @@ public final class InputVisitor {
     private JsonNode enumValue(EnumType e, JsonNode v, String name, String path) {
         if (v == null || !v.isTextual()) throw wrongType(path, "string");
         if (!e.values().contains(v.asText())) {
-            throw QapiError.generic("Parameter '%s' does not accept value '%s'", name, v.asText());
+            throw QapiError.generic("Parameter '%s' does not accept value '%s'", name == null ? "null" : name, v.asText());
         }
         return v;
     }
@@ -174,7 +174,7 @@ public final class InputVisitor {
                 if (!v.isNumber()) throw wrongType(path, "number");
                 yield F.numberNode(v.asDouble());
             }
-            default -> integer(type, v, path);
+            default -> integer(type, v, name, path);
         };
     }
 
@@ -186,26 +186,30 @@ public final class InputVisitor {
         };
     }
 
-    private JsonNode integer(String type, JsonNode v, String path) {
+    /**
+     * Integers as QEMU's visitors check them. From JSON: int64 wants an
+     * integer that fits ("Invalid parameter type ... integer" otherwise);
+     * uint64 and size take any integer that fits in 64 bits, negative ones
+     * wrapping around ("expects uint64" otherwise). From the command line:
+     * strtoll/strtoull syntax, or a size with a suffix. The narrower types
+     * then check their range, naming the member by its bare name.
+     */
+    private JsonNode integer(String type, JsonNode v, String name, String path) {
         boolean unsigned = type.startsWith("u") || type.equals("size");
         BigInteger value;
         if (keyval && v.isTextual()) {
             value = type.equals("size") ? Sizes.parse(v.asText(), path) : parseInteger(v.asText(), unsigned, path);
-        } else if (v.isIntegralNumber()) {
-            value = v.bigIntegerValue();
         } else if (unsigned) {
-            throw QapiError.generic("Parameter '%s' expects %s", path, type.equals("size") ? "size" : "uint64");
-        } else if (v.isNumber()) {
-            throw QapiError.generic("Parameter '%s' expects int64", path);
+            if (!v.isIntegralNumber() || v.bigIntegerValue().bitLength() > 64
+                    || (v.bigIntegerValue().signum() < 0 && v.bigIntegerValue().bitLength() > 63)) {
+                throw QapiError.generic("Parameter '%s' expects uint64", path);
+            }
+            value = v.bigIntegerValue();
         } else {
-            throw wrongType(path, "integer");
+            if (!v.isIntegralNumber() || v.bigIntegerValue().bitLength() > 63) throw wrongType(path, "integer");
+            value = v.bigIntegerValue();
         }
-        // QEMU reads every integer as 64 bits first: a negative number given
-        // for an unsigned type wraps around, as it does there.
-        if (unsigned && value.signum() < 0 && value.bitLength() < 64) value = value.add(TWO_64);
-        if (value.bitLength() > 64 || (!unsigned && value.bitLength() > 63)) {
-            throw QapiError.generic("Parameter '%s' expects %s", path, unsigned ? "uint64" : "int64");
-        }
+        if (unsigned && value.signum() < 0) value = value.add(TWO_64);
         long max;
         long min;
         String cname;
@@ -216,24 +220,33 @@ public final class InputVisitor {
             case "uint8" -> { min = 0; max = 0xff; cname = "uint8_t"; }
             case "uint16" -> { min = 0; max = 0xffff; cname = "uint16_t"; }
             case "uint32" -> { min = 0; max = 0xffffffffL; cname = "uint32_t"; }
-            default -> { return F.numberNode(unsigned ? value : value); }
+            default -> { return F.numberNode(value); }
         }
-        long lv = value.longValue();
-        if (value.bitLength() > 63 || lv < min || lv > max) throw QapiError.generic("Parameter '%s' expects %s", path, cname);
-        return F.numberNode(lv);
+        if (value.bitLength() > 63 || value.longValue() < min || value.longValue() > max) {
+            throw QapiError.generic("Parameter '%s' expects %s", name == null ? "null" : name, cname);
+        }
+        return F.numberNode(value.longValue());
     }
 
+    /** strtoll / strtoull with base 0, as QEMU's keyval visitor reads integers; strtoull wraps "-1". */
     private static BigInteger parseInteger(String s, boolean unsigned, String path) {
         try {
-            String t = s.trim();
+            String t = s.stripLeading();
             boolean neg = t.startsWith("-");
             if (neg || t.startsWith("+")) t = t.substring(1);
+            if (t.startsWith("-") || t.startsWith("+")) throw new NumberFormatException();
             BigInteger v;
             if (t.startsWith("0x") || t.startsWith("0X")) v = new BigInteger(t.substring(2), 16);
             else if (t.length() > 1 && t.startsWith("0")) v = new BigInteger(t.substring(1), 8);
             else v = new BigInteger(t);
-            if (neg && unsigned) throw new NumberFormatException();
-            return neg ? v.negate() : v;
+            if (v.signum() < 0) throw new NumberFormatException();
+            if (unsigned) {
+                if (v.bitLength() > 64) throw new NumberFormatException();
+                return neg ? TWO_64.subtract(v).mod(TWO_64) : v;
+            }
+            BigInteger r = neg ? v.negate() : v;
+            if (r.bitLength() > 63) throw new NumberFormatException();
+            return r;
         } catch (NumberFormatException | ArithmeticException e) {
             throw QapiError.generic("Parameter '%s' expects integer", path);
         }

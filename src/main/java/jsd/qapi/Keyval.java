@@ -76,13 +76,13 @@ public final class Keyval {
                 next = F.objectNode();
                 cur.set(frags[i], next);
             } else if (!next.isObject()) {
-                throw QapiError.generic("Parameter '%s' used inconsistently", String.join(".", List.of(frags).subList(0, i + 1)));
+                throw QapiError.generic("Parameters '%s.*' used inconsistently", String.join(".", List.of(frags).subList(0, i + 1)));
             }
             cur = (ObjectNode) next;
         }
         String last = frags[frags.length - 1];
         JsonNode old = cur.get(last);
-        if (old != null && old.isObject()) throw QapiError.generic("Parameter '%s' used inconsistently", key);
+        if (old != null && old.isObject()) throw QapiError.generic("Parameters '%s.*' used inconsistently", key);
         cur.put(last, value); // a repeated key: the last one wins, as in QEMU
     }
 

@@ -18,6 +18,16 @@ public final class QapiError extends RuntimeException {
         return new QapiError(ErrorClass.GenericError, args.length == 0 ? format : String.format(format, args));
     }
 
+    private String hint;
+
+    /** Advice printed after the message on the command line (QEMU's error hints; QMP does not carry them). */
+    public QapiError withHint(String text) {
+        hint = text;
+        return this;
+    }
+
+    public String hint() { return hint; }
+
     public ErrorClass errorClass() { return errorClass; }
 
     public String desc() { return getMessage(); }

@@ -31,7 +31,7 @@ public final class Schema {
     /** Conditions that hold for jsd (Linux, FUSE, vhost-user-blk and VDUSE exports). */
     public static final Set<String> CONFIG = Set.of(
             "CONFIG_LINUX", "CONFIG_POSIX", "CONFIG_FUSE", "CONFIG_VHOST_USER_BLK_SERVER",
-            "CONFIG_VDUSE_BLK_EXPORT");
+            "CONFIG_VDUSE_BLK_EXPORT", "CONFIG_LINUX_IO_URING");
 
     private final Map<String, SchemaType> types = new LinkedHashMap<>();
     private final Map<String, Command> commands = new LinkedHashMap<>();

@@ -15,11 +15,11 @@ public final class QmpEvents {
     void detach(QmpSession s) { sessions.remove(s); }
 
     public void emit(String event, ObjectNode data) {
-        long micros = System.currentTimeMillis() * 1000 + (System.nanoTime() / 1000) % 1000;
+        java.time.Instant now = java.time.Instant.now(); // wall-clock time with microseconds, as QEMU's g_get_real_time
         ObjectNode msg = JsonNodeFactory.instance.objectNode();
         ObjectNode ts = msg.putObject("timestamp");
-        ts.put("seconds", micros / 1_000_000);
-        ts.put("microseconds", micros % 1_000_000);
+        ts.put("seconds", now.getEpochSecond());
+        ts.put("microseconds", now.getNano() / 1000);
         msg.put("event", event);
         if (data != null) msg.set("data", data);
         for (QmpSession s : sessions) s.sendEvent(msg);

@@ -1,6 +1,5 @@
 package jsd.qmp;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -10,6 +9,7 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -38,13 +38,12 @@ public final class QmpSession implements Runnable {
     public void run() {
         try {
             send(dispatcher.greeting());
-            JsonStreamer streamer = new JsonStreamer(in);
-            for (JsonStreamer.Piece piece; (piece = streamer.next()) != null; ) {
-                JsonNode reply = handle(piece);
-                if (reply != null) send(reply);
-                if (dispatcher.quitRequested()) break;
+            JsonLexer lexer = new JsonLexer(this::message);
+            byte[] buf = new byte[65536];
+            for (int n; !dispatcher.quitRequested() && (n = in.read(buf)) > 0; ) {
+                lexer.feed(buf, 0, n);
             }
-        } catch (IOException e) {
+        } catch (IOException | UncheckedIOException e) {
             // the client went away
         } finally {
             dispatcher.events().detach(this);
@@ -57,16 +56,19 @@ public final class QmpSession implements Runnable {
         }
     }
 
-    private JsonNode handle(JsonStreamer.Piece piece) {
-        if (piece.error() != null) return error(null, new QapiError(QapiError.ErrorClass.GenericError, piece.error()));
-        JsonNode msg;
+    /** One message from the lexer; after quit, the rest of the input is ignored (as QEMU does). */
+    private void message(JsonNode msg, String parseError) {
+        if (dispatcher.quitRequested()) return;
+        JsonNode reply = handle(msg, parseError);
         try {
-            msg = QmpJson.parse(piece.json());
-        } catch (JsonProcessingException e) {
-            return error(null, QapiError.generic("JSON parse error, %s", describe(e)));
+            send(reply);
         } catch (IOException e) {
-            return error(null, QapiError.generic("JSON parse error, %s", e.getMessage()));
+            throw new UncheckedIOException(e);
         }
+    }
+
+    private JsonNode handle(JsonNode msg, String parseError) {
+        if (parseError != null) return error(null, QapiError.generic("%s", parseError));
         if (!msg.isObject()) return error(null, QapiError.generic("QMP input must be a JSON object"));
         JsonNode id = msg.get("id");
         try {
@@ -74,19 +76,6 @@ public final class QmpSession implements Runnable {
         } catch (QapiError e) {
             return error(id, e);
         }
-    }
-
-    private static String describe(JsonProcessingException e) {
-        String m = e.getOriginalMessage();
-        if (m == null) return "invalid JSON";
-        if (m.contains("Unrecognized token")) {
-            int a = m.indexOf('\'');
-            int b = m.indexOf('\'', a + 1);
-            if (a >= 0 && b > a) return "invalid keyword '" + m.substring(a + 1, b) + "'";
-        }
-        if (m.contains("Invalid UTF-8")) return "invalid UTF-8 sequence in string";
-        if (m.contains("Duplicate field")) return "duplicate key";
-        return m.split("\n")[0];
     }
 
     boolean negotiated() { return negotiated; }
@@ -124,7 +113,10 @@ public final class QmpSession implements Runnable {
     }
 
     private void send(JsonNode msg) throws IOException {
-        byte[] text = (QmpJson.write(msg, pretty) + "\r\n").getBytes(StandardCharsets.UTF_8);
+        // QEMU's monitor turns every line feed into CR LF, inside pretty replies too
+        String json = QmpText.write(msg, pretty);
+        if (pretty) json = json.replace("\n", "\r\n");
+        byte[] text = (json + "\r\n").getBytes(StandardCharsets.US_ASCII);
         synchronized (out) {
             out.write(text);
             out.flush();

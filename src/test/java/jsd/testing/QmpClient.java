@@ -137,6 +137,36 @@ public final class QmpClient implements AutoCloseable {
         return null;
     }
 
+    /**
+     * Waits for the named event and checks that it is well formed as QMP
+     * says: {"event": name, "data": object (optional), "timestamp":
+     * {"seconds", "microseconds"}} with a timestamp of now (within a minute).
+     */
+    public JsonNode expectEvent(String name, Duration timeout) {
+        JsonNode e = event(name, timeout);
+        if (e == null) throw new AssertionError("no " + name + " event within " + timeout);
+        assertWellFormedEvent(e);
+        return e;
+    }
+
+    public static void assertWellFormedEvent(JsonNode e) {
+        if (!e.path("event").isTextual()) throw new AssertionError("event name missing: " + e);
+        if (e.has("data") && !e.get("data").isObject()) throw new AssertionError("event data not an object: " + e);
+        JsonNode ts = e.get("timestamp");
+        if (ts == null || !ts.path("seconds").isIntegralNumber() || !ts.path("microseconds").isIntegralNumber()) {
+            throw new AssertionError("bad timestamp: " + e);
+        }
+        long us = ts.get("microseconds").asLong();
+        if (us < 0 || us >= 1_000_000) throw new AssertionError("microseconds out of range: " + e);
+        long skew = Math.abs(System.currentTimeMillis() / 1000 - ts.get("seconds").asLong());
+        if (skew > 60) throw new AssertionError("timestamp not now: " + e);
+        java.util.Iterator<String> keys = e.fieldNames();
+        while (keys.hasNext()) {
+            String k = keys.next();
+            if (!k.equals("event") && !k.equals("data") && !k.equals("timestamp")) throw new AssertionError("extra member " + k + ": " + e);
+        }
+    }
+
     /** Parses a JSON text (for building arguments in tests). */
     public static JsonNode json(String text) {
         try {
