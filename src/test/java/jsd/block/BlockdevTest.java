@@ -107,18 +107,23 @@ class BlockdevTest {
 
     /**
      * jsd takes QEMU's image locks when it opens a file node (QEMU takes them
-     * only once a user of the node asks for permissions), so a writer in
-     * another process is kept off; with locking=off it is not.
+     * only once a user of the node asks for permissions). A writable node
+     * shares writing, as qemu-storage-daemon's raw exports do (several
+     * servers may serve one image), but refuses resizing to other processes;
+     * with locking=off it takes no lock at all.
      */
     @Test
     void lockingAgainstQemuTools() throws Exception {
-        assertTrue(add("{\"driver\": \"file\", \"node-name\": \"locked\", \"filename\": \"" + image + "\"}").has("return"));
-        Tools.Output w = Tools.run(jsd.dir(), "qemu-io", "-f", "raw", "-c", "write 0 512", image.toString());
-        assertNotEquals(0, w.exitCode(), w.toString());
-        assertTrue((w.stdout() + w.stderr()).contains("Failed to get \"write\" lock"), w.toString());
+        Path lockImage = jsd.dir().resolve("lock.img"); // its own image: this test resizes it
+        Tools.run(jsd.dir(), "qemu-img", "create", "-f", "raw", lockImage.toString(), "1M").expectOk();
+        assertTrue(add("{\"driver\": \"file\", \"node-name\": \"locked\", \"filename\": \"" + lockImage + "\"}").has("return"));
+        Tools.Output resize = Tools.run(jsd.dir(), "qemu-img", "resize", "-f", "raw", lockImage.toString(), "+1M");
+        assertNotEquals(0, resize.exitCode(), resize.toString());
+        assertTrue((resize.stdout() + resize.stderr()).contains("Failed to get \"resize\" lock"), resize.toString());
+        Tools.run(jsd.dir(), "qemu-io", "-f", "raw", "-c", "write 0 512", lockImage.toString()).expectOk();
         del("locked");
-        assertTrue(add("{\"driver\": \"file\", \"node-name\": \"unlocked\", \"filename\": \"" + image + "\", \"locking\": \"off\"}").has("return"));
-        Tools.run(jsd.dir(), "qemu-io", "-f", "raw", "-c", "write 0 512", image.toString()).expectOk();
+        assertTrue(add("{\"driver\": \"file\", \"node-name\": \"unlocked\", \"filename\": \"" + lockImage + "\", \"locking\": \"off\"}").has("return"));
+        Tools.run(jsd.dir(), "qemu-img", "resize", "-f", "raw", lockImage.toString(), "+1M").expectOk();
         del("unlocked");
     }
 }

@@ -168,9 +168,15 @@ class NbdHostileTest {
     @Order(4)
     void requestsAfterDiscAreIgnored() throws Exception {
         try (RawNbd c = attached()) {
-            c.request(0, 2, 1, 0, 0); // DISC
-            c.request(0, 0, 2, 0, 512);
-            c.request(0, 3, 3, 0, 0);
+            // DISC and two requests after it in one write: the server may close as soon
+            // as it reads DISC, so separate writes could fail with a broken pipe
+            ByteBuffer b = ByteBuffer.allocate(3 * 28);
+            int[] types = {2, 0, 3}; // DISC, READ, FLUSH
+            for (int i = 0; i < 3; i++) {
+                b.putInt(RawNbd.REQUEST_MAGIC).putShort((short) 0).putShort((short) types[i]).putLong(i + 1)
+                        .putLong(0).putInt(types[i] == 0 ? 512 : 0);
+            }
+            c.send(b.flip());
             assertTrue(c.closedByServer(Duration.ofSeconds(5)), "no replies after DISC, just the close");
         }
         goodClientWorks();
