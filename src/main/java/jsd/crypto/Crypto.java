@@ -44,7 +44,7 @@ public final class Crypto {
         UserObjects.Entry e = objects.find(id);
         if (e == null) throw QapiError.generic("No TLS credentials with id '%s'", id);
         if (!(e.instance() instanceof TlsCreds c)) throw QapiError.generic("Object with id '%s' is not TLS credentials", id);
-        if (!c.isServer()) throw QapiError.generic("Expecting TLS credentials with a server endpoint");
+        if (!c.isServer()) throw QapiError.generic("Expected TLS credentials for a server endpoint");
         return c;
     }
 

@@ -28,6 +28,8 @@ final class JsseTlsSession implements TlsSession {
     private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
     /** How many full records one socket write may carry. */
     private static final int RECORDS_PER_WRITE = 4;
+    /** How many full records one socket read may bring in (fewer system calls for bulk data). */
+    private static final int RECORDS_PER_READ = 4;
 
     private final SocketChannel channel;
     private final SSLEngine engine;
@@ -71,6 +73,9 @@ final class JsseTlsSession implements TlsSession {
         t.packetSize = session.getPacketBufferSize();
         if (t.netOut.capacity() < t.packetSize * RECORDS_PER_WRITE) {
             t.netOut = ByteBuffer.allocateDirect(t.packetSize * RECORDS_PER_WRITE);
+        }
+        if (t.netIn.capacity() < t.packetSize * RECORDS_PER_READ) {
+            t.netIn = grow(t.netIn, t.packetSize * RECORDS_PER_READ); // keeps ciphertext already read
         }
         return t;
     }

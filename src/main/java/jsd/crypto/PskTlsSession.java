@@ -44,6 +44,8 @@ final class PskTlsSession implements TlsSession {
     private final byte[] netInBytes = new byte[CHUNK];
     private final ByteBuffer netOut = ByteBuffer.allocateDirect(CHUNK + 1024);
     private byte[] plain = new byte[CHUNK];
+    /** Plaintext staging for writes (Bouncy Castle takes byte arrays), reused so a reply allocates nothing. */
+    private final byte[] writeChunk = new byte[CHUNK];
     private volatile boolean closed;
 
     private PskTlsSession(SocketChannel channel, TlsCredsPsk creds) {
@@ -175,7 +177,7 @@ final class PskTlsSession implements TlsSession {
     @Override
     public long write(ByteBuffer[] srcs, int offset, int length) throws IOException {
         long total = 0;
-        byte[] chunk = new byte[Math.min(CHUNK, (int) Math.min(Integer.MAX_VALUE, remaining(srcs, offset, length)) + 1)];
+        byte[] chunk = writeChunk; // used under writeLock only
         writeLock.lock();
         try {
             for (int i = offset; i < offset + length; i++) {
@@ -198,12 +200,6 @@ final class PskTlsSession implements TlsSession {
         } finally {
             writeLock.unlock();
         }
-    }
-
-    private static long remaining(ByteBuffer[] srcs, int offset, int length) {
-        long r = 0;
-        for (int i = offset; i < offset + length; i++) r += srcs[i].remaining();
-        return r;
     }
 
     @Override

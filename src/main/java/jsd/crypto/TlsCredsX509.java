@@ -166,7 +166,11 @@ public final class TlsCredsX509 implements TlsCreds {
         }
         tmf.init(new CertPathTrustManagerParameters(params));
         SSLContext ctx = SSLContext.getInstance("TLS");
-        ctx.init(kmf == null ? null : kmf.getKeyManagers(), trust ? tmf.getTrustManagers() : null, null);
+        javax.net.ssl.TrustManager[] tms = tmf.getTrustManagers();
+        for (int i = 0; i < tms.length; i++) {
+            if (tms[i] instanceof javax.net.ssl.X509ExtendedTrustManager x) tms[i] = new QuietTrustManager(x);
+        }
+        ctx.init(kmf == null ? null : kmf.getKeyManagers(), trust ? tms : null, null);
         return ctx;
     }
 

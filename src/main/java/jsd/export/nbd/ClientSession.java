@@ -57,6 +57,12 @@ final class ClientSession {
         }
     }
 
+    /** The handshake switched to TLS: closing the client now ends the TLS session (close_notify first). */
+    void upgraded(Connection tls) {
+        connection = tls;
+        if (closed) closeQuietly();
+    }
+
     /** Drops the connection; the client's thread notices and cleans up. */
     void close() {
         closed = true;

@@ -69,7 +69,8 @@ final class Handshake {
             boolean tlsRequired = server.tls() != null && !tlsActive;
             if (opt == NBD_OPT_EXPORT_NAME) {
                 if (tlsRequired) {
-                    log("Option 0x%x not permitted before TLS", opt);
+                    // EXPORT_NAME cannot be refused with a reply: the spec says to close
+                    report("Option 0x%x not permitted before TLS", opt);
                     return null;
                 }
                 return exportName(length);
@@ -97,7 +98,9 @@ final class Handshake {
                     return null;
                 }
                 case NBD_OPT_LIST -> list(opt, data);
-                case NBD_OPT_STARTTLS -> startTls(opt, data);
+                case NBD_OPT_STARTTLS -> {
+                    if (!startTls(opt, data)) return null;
+                }
                 case NBD_OPT_INFO, NBD_OPT_GO -> {
                     Result r = infoOrGo(opt, data);
                     if (r != null) return r;
@@ -170,19 +173,28 @@ final class Handshake {
         reply(opt, NBD_REP_ACK, null);
     }
 
-    private void startTls(int opt, ByteBuffer data) throws IOException {
+    /** Answers STARTTLS and, after an ACK, runs the TLS handshake; false when the client must go (logged). */
+    private boolean startTls(int opt, ByteBuffer data) throws IOException {
         if (data.hasRemaining()) unexpectedLength(opt);
         else if (tlsActive) error(opt, NBD_REP_ERR_INVALID, "TLS already enabled");
         else if (server.tls() == null) error(opt, NBD_REP_ERR_POLICY, "TLS not configured");
         else {
             reply(opt, NBD_REP_ACK, null);
-            conn = server.tls().upgrade(conn);
+            try {
+                conn = server.tls().upgrade(conn);
+            } catch (jsd.crypto.TlsHandshakeException e) {
+                // failed handshake, timeout, or denied by tls-authz: the ACK is out, so all we can do is close
+                report("%s", e.getMessage());
+                return false;
+            }
+            client.upgraded(conn);
             tlsActive = true;
             // nothing negotiated in plaintext survives the upgrade
             structured = false;
             extended = false;
             contexts = MetaContexts.Selection.NONE;
         }
+        return true;
     }
 
     private Result infoOrGo(int opt, ByteBuffer data) throws IOException {
@@ -345,6 +357,11 @@ final class Handshake {
     }
 
     private static byte[] utf8(String s) { return s.getBytes(StandardCharsets.UTF_8); }
+
+    /** A line in the daemon's log for what an operator needs to see (refused and denied clients), as qsd prints it. */
+    private void report(String format, Object... args) {
+        System.err.println("jsd: option negotiation failed: " + String.format(format, args));
+    }
 
     private void log(String format, Object... args) {
         if (NbdServer.DEBUG) System.err.println("jsd: nbd: client " + client.id() + ": " + String.format(format, args));

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import jsd.block.BlockNode;
+import jsd.crypto.Crypto;
 import jsd.daemon.Daemon;
 import jsd.export.BlockExport;
 import jsd.net.SocketAddresses;
@@ -79,20 +80,39 @@ public final class NbdCommands {
     public void start(ObjectNode options) {
         if (server != null) throw QapiError.generic("NBD server already running");
         String tlsCreds = options.has("tls-creds") ? options.get("tls-creds").asText() : null;
-        if (tlsCreds != null) {
-            // the TLS module (jsd.crypto) supplies an NbdServer.TlsUpgrade once it exists
-            if (daemon.objects().find(tlsCreds) == null) {
-                throw QapiError.generic("No TLS credentials with id '%s'", tlsCreds);
-            }
-            throw QapiError.generic("TLS is not supported by jsd's NBD server yet (tls-creds '%s')", tlsCreds);
-        }
-        if (options.has("tls-authz")) throw QapiError.generic("tls-authz is not supported without tls-creds");
+        // like qsd 7.2, tls-authz without tls-creds is accepted and has no effect
+        String tlsAuthz = options.has("tls-authz") ? options.get("tls-authz").asText() : null;
         int max = options.has("max-connections") ? (int) options.get("max-connections").asLong() : 0;
-        try {
-            server = NbdServer.start(options.get("addr"), max, null, null);
-        } catch (IOException e) {
-            throw QapiError.generic("Failed to bind socket: %s", e.getMessage());
+        StartTls tls = null;
+        if (tlsCreds != null) {
+            try {
+                tls = new StartTls(daemon.objects(), Crypto.serverCreds(daemon.objects(), tlsCreds), tlsAuthz);
+            } catch (QapiError e) {
+                // qsd binds before it checks the credentials: a bind error wins
+                probeBind(options.get("addr"));
+                throw e;
+            }
         }
+        try {
+            server = NbdServer.start(options.get("addr"), max, tls, tlsCreds);
+        } catch (IOException e) {
+            throw bindError(e);
+        }
+    }
+
+    private static void probeBind(JsonNode addr) {
+        try {
+            for (java.nio.channels.ServerSocketChannel l : SocketAddresses.listen(addr)) {
+                SocketAddresses.unlinkIfUnix(l);
+                l.close();
+            }
+        } catch (IOException e) {
+            throw bindError(e);
+        }
+    }
+
+    private static QapiError bindError(IOException e) {
+        return QapiError.generic("Failed to bind socket: %s", e.getMessage());
     }
 
     // ---- nbd-server-stop ----

@@ -153,6 +153,16 @@ final class NbdServer {
             }
         }
         for (Thread t : acceptors) t.interrupt();
+        // A listener closed while its acceptor sits in accept() keeps its port until that
+        // thread has left: wait for it, so that a new server can bind the same address at once.
+        for (Thread t : acceptors) {
+            try {
+                t.join(java.time.Duration.ofSeconds(2));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
         for (ClientSession c : clients) c.close();
     }
 }
