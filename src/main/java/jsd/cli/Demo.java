@@ -57,7 +57,7 @@ final class Demo {
             System.out.println("  nbdcopy " + uri + " copy.img");
             System.out.println();
             System.out.println("  QMP monitor: " + qmp);
-            System.out.println("    e.g. echo '{\"execute\":\"qmp_capabilities\"}{\"execute\":\"query-block-exports\"}' | nc -U " + qmp);
+            System.out.println("    e.g. socat - UNIX-CONNECT:" + qmp + "   then type: {\"execute\": \"qmp_capabilities\"}");
             System.out.flush();
         } catch (IOException e) {
             throw new CommandLine.UsageError("--demo: " + e.getMessage());
