@@ -63,8 +63,26 @@ public final class Daemon {
     public void stop() {
         lock.lock();
         try {
-            if (stopped.getCount() == 0) return;
+            if (stopping) return;
+            stopping = true;
             exports.shutdownAll();
+        } finally {
+            lock.unlock();
+        }
+        // Requests already running finish (or fail) before their nodes close: a
+        // node closed under an in-flight write could lose an acknowledged update.
+        // Exports report themselves finished under the lock, so wait outside it.
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(5);
+        while (!exports.list().isEmpty() && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        lock.lock();
+        try {
             graph.closeAll();
             monitors.close();
             shutdownHooks.forEach(Runnable::run);
@@ -73,6 +91,8 @@ public final class Daemon {
             stopped.countDown();
         }
     }
+
+    private boolean stopping;
 
     private java.util.function.Consumer<ObjectNode> nbdServerOption = o -> {
         throw jsd.qapi.QapiError.generic("jsd was built without an NBD server");
