@@ -52,6 +52,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  */
 public final class Qcow2Node extends BlockNode {
     private static final ByteBuffer ZEROES = ByteBuffer.allocateDirect(1 << 20).asReadOnlyBuffer();
+    private static final int MAX_RUN_CLUSTERS = 4096; // bounds the in-flight entries one request adds
 
     final BlockNode file;
     private final BlockNode backing;
@@ -197,8 +198,11 @@ public final class Qcow2Node extends BlockNode {
                 n = (int) x.length();
                 file.write(x.host(), src.slice(src.position(), n), 0);
             } else {
-                n = (int) Math.min(src.remaining(), clusterSize - (pos & (clusterSize - 1)));
-                allocatingWrite(pos, src.slice(src.position(), n));
+                n = freshRun(pos, src.slice(src.position(), src.remaining()));
+                if (n == 0) {
+                    n = (int) Math.min(src.remaining(), clusterSize - (pos & (clusterSize - 1)));
+                    allocatingWrite(pos, src.slice(src.position(), n));
+                }
             }
             src.position(src.position() + n);
             pos += n;
@@ -225,6 +229,69 @@ public final class Qcow2Node extends BlockNode {
         if (e == null || e.compressed() || (e.value() & ClusterMap.COPIED) == 0 || e.host() == 0) return false;
         if (map.extended) return e.bitmap() == 0xffffffffL;
         return (e.value() & ClusterMap.ZERO) == 0;
+    }
+
+    /**
+     * Writes the longest run of whole clusters at pos (pos cluster-aligned)
+     * that all need a fresh host cluster, with one reservation of
+     * contiguous host clusters and one write of the caller's bytes, then
+     * points all their L2 entries at it. Every cluster of the run is in
+     * flight meanwhile, exactly as for a single-cluster allocation. Returns
+     * the bytes written, or 0 when the run is shorter than two clusters
+     * (the per-cluster path handles those, waits and partial clusters).
+     */
+    private int freshRun(long pos, ByteBuffer data) throws IOException {
+        if ((pos & (clusterSize - 1)) != 0 || data.remaining() < 2 * clusterSize) return 0;
+        long gc0 = pos >>> clusterBits;
+        int max = Math.min(data.remaining() >>> clusterBits, Math.min(MAX_RUN_CLUSTERS, alloc.maxRun()));
+        CountDownLatch mine = new CountDownLatch(1);
+        int n = 0;
+        long host;
+        meta.lock();
+        try {
+            while (n < max && needsFreshCluster(gc0 + n)) n++;
+            if (n < 2) return 0;
+            host = alloc.allocate(n);
+            for (int i = 0; i < n; i++) inFlight.put(gc0 + i, mine);
+        } finally {
+            meta.unlock();
+        }
+        int installed = 0;
+        try {
+            file.write(host, data.slice(0, n << clusterBits), 0);
+            meta.lock();
+            try {
+                for (; installed < n; installed++) {
+                    long gc = gc0 + installed;
+                    MetadataCache.Table t = map.writableTable(gc, alloc, pendingFrees);
+                    int idx = (int) (gc & (map.l2Entries() - 1));
+                    long old = t.buf.getLong(idx * map.entrySize);
+                    map.set(t, idx, (host + ((long) installed << clusterBits)) | ClusterMap.COPIED, map.extended ? 0xffffffffL : 0);
+                    release(old);
+                }
+            } finally {
+                meta.unlock();
+            }
+        } finally {
+            meta.lock();
+            try {
+                for (int i = installed; i < n; i++) alloc.adjust((host >>> clusterBits) + i, -1);
+            } finally {
+                for (int i = 0; i < n; i++) inFlight.remove(gc0 + i);
+                mine.countDown();
+                meta.unlock();
+            }
+        }
+        return n << clusterBits;
+    }
+
+    /** Whether a whole-cluster write to gc would take a new host cluster right now (under meta). */
+    private boolean needsFreshCluster(long gc) throws IOException {
+        if (inFlight.containsKey(gc)) return false;
+        ClusterMap.Entry e = map.entry(gc);
+        if (inPlace(e)) return false;
+        // a zero cluster with preallocated space, or a partly allocated one, keeps its host cluster
+        return e == null || e.compressed() || (e.value() & ClusterMap.COPIED) == 0 || e.host() == 0;
     }
 
     /** Writes data (within one cluster) to a cluster that needs a new or rebuilt host cluster. */
