@@ -481,6 +481,7 @@ public final class Qcow2Node extends BlockNode {
         image.put("cluster-size", clusterSize);
         image.put("dirty-flag", (header.incompatible & Qcow2Header.INCOMPAT_DIRTY) != 0);
         if (header.backingFile != null) {
+            image.put("backing-filename", header.backingFile); // as written in the header, like QEMU
             image.put("full-backing-filename", backing != null ? backing.filename() : header.backingFile);
             if (header.backingFormat != null) image.put("backing-filename-format", header.backingFormat);
         }
@@ -488,10 +489,10 @@ public final class Qcow2Node extends BlockNode {
         fs.put("type", "qcow2");
         ObjectNode d = fs.putObject("data");
         d.put("compat", header.compatString());
+        d.put("compression-type", header.compressionName()); // QEMU names it for version 2 images too
+        if (header.version >= 3) d.put("lazy-refcounts", (header.compatible & Qcow2Header.COMPAT_LAZY_REFCOUNTS) != 0);
+        d.put("refcount-bits", alloc.refcountBits());
         if (header.version >= 3) {
-            d.put("compression-type", header.compressionName());
-            d.put("lazy-refcounts", (header.compatible & Qcow2Header.COMPAT_LAZY_REFCOUNTS) != 0);
-            d.put("refcount-bits", alloc.refcountBits());
             d.put("corrupt", (header.incompatible & Qcow2Header.INCOMPAT_CORRUPT) != 0);
             d.put("extended-l2", map.extended);
         }
