@@ -1,7 +1,9 @@
 #!/bin/bash
 # Compares jsd's qcow2 driver with QEMU's on the same request patterns,
 # both in-process (jsd: Qcow2Bench; QEMU: qemu-img bench), page cache on.
-# Usage: scripts/qcow2-bench.sh [rounds]   (after `mvn package`, from the project root)
+# Both clocks stop when the last request completes: qemu-img bench flushes at
+# close, untimed, so Qcow2Bench reports its final flush separately.
+# Usage: scripts/qcow2-bench.sh [rounds] [workload...]   (after `mvn package`, from the project root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/find-java.sh
@@ -19,7 +21,12 @@ WORKLOADS=(
   "rewrite-4k write 200000 4096 16 1052672 full"
   "read-4k read 200000 4096 16 1052672 full"
   "read-64k read 32768 65536 16 65536 full"
+  "alloc-1m write 1024 1048576 16 1048576 fresh"
 )
+if [ $# -gt 1 ]; then # only the named workloads
+  keep=(); for w in "${WORKLOADS[@]}"; do for n in "${@:2}"; do [ "${w%% *}" = "$n" ] && keep+=("$w"); done; done
+  WORKLOADS=("${keep[@]}")
+fi
 printf "%-12s %10s %10s %8s\n" workload "qemu s" "jsd s" "jsd/qemu"
 for w in "${WORKLOADS[@]}"; do
   read -r name mode count size depth step image <<<"$w"

@@ -58,6 +58,13 @@ final class ClusterAllocator {
 
     int refcountBits() { return refcountBits; }
 
+    /**
+     * The most clusters one {@link #allocate} call should ask for. New
+     * refcount blocks are placed at the start of the range they cover, so a
+     * longer window may never fit between two of them in fresh space.
+     */
+    int maxRun() { return 1 << (blockShift - 1); }
+
     /** The refcount of host cluster index c (0 where no block covers it). */
     long get(long c) throws IOException {
         long ti = c >>> blockShift;

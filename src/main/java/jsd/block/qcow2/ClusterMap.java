@@ -153,6 +153,13 @@ final class ClusterMap {
 
     static boolean isCompressed(long v) { return (v & COMPRESSED) != 0; }
 
+    /** Whether writes to this cluster can go straight to its host cluster: plain, unshared, fully allocated. */
+    boolean inPlace(Entry e) {
+        if (e == null || e.compressed() || (e.value() & COPIED) == 0 || e.host() == 0) return false;
+        if (extended) return e.bitmap() == 0xffffffffL;
+        return (e.value() & ZERO) == 0;
+    }
+
     /**
      * The writable L2 table of gc: allocates a new one when none exists,
      * and copies a shared one (refcount above one, after an internal

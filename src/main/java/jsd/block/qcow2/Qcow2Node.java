@@ -8,47 +8,29 @@ import jsd.sys.Errno;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
- * The qcow2 format over a protocol node.
+ * The qcow2 format over a protocol node: the request paths (read, write in
+ * place, zeroes, discard, block status) and resizing. Allocating writes are
+ * in {@link AllocatingWrites}, the ordered write-back of metadata in
+ * {@link MetadataWriteback}.
  *
  * Locking. Three locks, always taken in this order:
- *  - flushLock serialises flushes (and truncate/close, which flush);
+ *  - the write-back's flushLock serialises flushes (and truncate/close,
+ *    which flush);
  *  - ioGuard: every request holds its read side from before it looks up a
  *    mapping until its data I/O is done. Freeing clusters takes the write
  *    side, so a cluster is never reused while a request may still read or
  *    write it through a mapping it saw before the free;
  *  - meta guards all metadata in memory (L1, the L2 and refcount caches,
- *    the allocator, the in-flight map). It is held only for lookups and
- *    updates, never across data I/O (table loads from disk excepted).
+ *    the allocator, the in-flight map, the pending frees). It is held only
+ *    for lookups and updates, never across data I/O (table loads from disk
+ *    excepted).
  * No thread waits for flushLock or ioGuard's write side while it holds
  * ioGuard's read side: FUA flushes run after a request has let go.
- *
- * Allocating writes. A write to a cluster that cannot be written in place
- * (unallocated, zero, compressed, shared or partly allocated) reserves a
- * host cluster and marks the guest cluster in flight, builds the whole
- * cluster (old contents around the new bytes) outside the lock, writes it,
- * and only then points the L2 entry at it. Other writes, zeroes and
- * discards of an in-flight cluster wait for it, so two of them can never
- * both allocate the same cluster and lose one update (QEMU serialises
- * allocating writes per cluster the same way).
- *
- * Write ordering (crash safety). Metadata changes go to write-back caches;
- * flush() makes them durable in dependency order:
- *   refcount blocks, fdatasync (with all data written so far),
- *   L2 tables, fdatasync, L1 pieces, fdatasync,
- *   and only then the refcounts of clusters freed before the flush began.
- * So on disk a cluster is counted before any table points at it, a table
- * exists before the L1 points at it, and a cluster is released only once no
- * durable table points at it. A crash at any instant leaves at worst leaked
- * clusters (counted, unreferenced), never a reference to a free cluster.
  */
 public final class Qcow2Node extends BlockNode {
     private static final ByteBuffer ZEROES = ByteBuffer.allocateDirect(1 << 20).asReadOnlyBuffer();
@@ -61,13 +43,11 @@ public final class Qcow2Node extends BlockNode {
     private final int clusterBits;
     private final int clusterSize;
     private final boolean unmapAllowed;
-    private final boolean passDiscard;
 
-    private final ReentrantLock flushLock = new ReentrantLock();
     private final ReentrantReadWriteLock ioGuard = new ReentrantReadWriteLock(true);
     private final ReentrantLock meta = new ReentrantLock();
-    private final Map<Long, CountDownLatch> inFlight = new HashMap<>();
-    private List<long[]> pendingFrees = new ArrayList<>();
+    private final MetadataWriteback writeback;
+    private final AllocatingWrites allocs;
     private volatile long size;
     private volatile boolean corrupt;
 
@@ -83,7 +63,8 @@ public final class Qcow2Node extends BlockNode {
         this.alloc = new ClusterAllocator(file, header, refcountTables);
         this.size = header.size;
         this.unmapAllowed = unmapAllowed;
-        this.passDiscard = passDiscard;
+        this.writeback = new MetadataWriteback(file, map, alloc, meta, ioGuard, passDiscard);
+        this.allocs = new AllocatingWrites(this, writeback, meta);
         if (!readOnly && header.autoclear != 0) {
             // jsd does not keep persistent bitmaps (or any other autoclear feature) up to
             // date, so it clears their bits before writing, as the specification asks.
@@ -118,7 +99,7 @@ public final class Qcow2Node extends BlockNode {
     }
 
     /** Reads guest bytes; the caller holds ioGuard's read side. */
-    private void readLocked(long offset, ByteBuffer dst) throws IOException {
+    void readLocked(long offset, ByteBuffer dst) throws IOException {
         long pos = offset;
         while (dst.hasRemaining()) {
             Extent x;
@@ -197,8 +178,11 @@ public final class Qcow2Node extends BlockNode {
                 n = (int) x.length();
                 file.write(x.host(), src.slice(src.position(), n), 0);
             } else {
-                n = (int) Math.min(src.remaining(), clusterSize - (pos & (clusterSize - 1)));
-                allocatingWrite(pos, src.slice(src.position(), n));
+                n = allocs.freshRun(pos, src.slice(src.position(), src.remaining()));
+                if (n == 0) {
+                    n = (int) Math.min(src.remaining(), clusterSize - (pos & (clusterSize - 1)));
+                    allocs.allocatingWrite(pos, src.slice(src.position(), n));
+                }
             }
             src.position(src.position() + n);
             pos += n;
@@ -212,7 +196,7 @@ public final class Qcow2Node extends BlockNode {
         while (total < len) {
             long p = pos + total;
             ClusterMap.Entry e = map.entry(p >>> clusterBits);
-            if (!inPlace(e)) break;
+            if (!map.inPlace(e)) break;
             long h = e.host() + (p & (clusterSize - 1));
             if (total == 0) host = h;
             else if (h != host + total) break;
@@ -221,108 +205,6 @@ public final class Qcow2Node extends BlockNode {
         return total == 0 ? null : new Extent(Extent.DATA, host, total);
     }
 
-    private boolean inPlace(ClusterMap.Entry e) {
-        if (e == null || e.compressed() || (e.value() & ClusterMap.COPIED) == 0 || e.host() == 0) return false;
-        if (map.extended) return e.bitmap() == 0xffffffffL;
-        return (e.value() & ClusterMap.ZERO) == 0;
-    }
-
-    /** Writes data (within one cluster) to a cluster that needs a new or rebuilt host cluster. */
-    private void allocatingWrite(long pos, ByteBuffer data) throws IOException {
-        long gc = pos >>> clusterBits;
-        long clusterStart = gc << clusterBits;
-        int in = (int) (pos - clusterStart);
-        while (true) {
-            CountDownLatch mine;
-            long host;
-            boolean reuse;
-            meta.lock();
-            try {
-                CountDownLatch other = inFlight.get(gc);
-                if (other != null) {
-                    meta.unlock();
-                    try {
-                        awaitUninterruptibly(other);
-                    } finally {
-                        meta.lock();
-                    }
-                    continue;
-                }
-                ClusterMap.Entry e = map.entry(gc);
-                if (inPlace(e)) { // someone allocated it meanwhile
-                    host = e.host() + in;
-                    mine = null;
-                    reuse = true;
-                } else {
-                    // a zero cluster with preallocated space, or a partly allocated one, keeps its host cluster
-                    reuse = e != null && !e.compressed() && (e.value() & ClusterMap.COPIED) != 0 && e.host() != 0;
-                    host = reuse ? e.host() : alloc.allocate(1);
-                    mine = new CountDownLatch(1);
-                    inFlight.put(gc, mine);
-                }
-            } finally {
-                meta.unlock();
-            }
-            if (mine == null) {
-                file.write(host, data, 0);
-                return;
-            }
-            boolean installed = false;
-            try {
-                ByteBuffer cluster;
-                if (data.remaining() == clusterSize) {
-                    cluster = data;
-                } else {
-                    cluster = ByteBuffer.allocate(clusterSize);
-                    if (in > 0) readLocked(clusterStart, cluster.slice(0, in));
-                    int tail = in + data.remaining();
-                    if (tail < clusterSize) readLocked(clusterStart + tail, cluster.slice(tail, clusterSize - tail));
-                    cluster.put(in, data, data.position(), data.remaining());
-                }
-                file.write(host, cluster, 0);
-                meta.lock();
-                try {
-                    MetadataCache.Table t = map.writableTable(gc, alloc, pendingFrees);
-                    int idx = (int) (gc & (map.l2Entries() - 1));
-                    long old = t.buf.getLong(idx * map.entrySize);
-                    map.set(t, idx, host | ClusterMap.COPIED, map.extended ? 0xffffffffL : 0);
-                    if (!reuse) release(old);
-                    installed = true;
-                } finally {
-                    meta.unlock();
-                }
-            } finally {
-                meta.lock();
-                try {
-                    if (!installed && !reuse) alloc.adjust(host >>> clusterBits, -1);
-                } finally {
-                    inFlight.remove(gc);
-                    mine.countDown();
-                    meta.unlock();
-                }
-            }
-            return;
-        }
-    }
-
-    /** Queues the clusters an old L2 entry referenced for release at the next flush (under meta). */
-    private void release(long oldEntry) {
-        long[] r = map.referencedRange(oldEntry);
-        if (r != null) pendingFrees.add(r);
-    }
-
-    private static void awaitUninterruptibly(CountDownLatch l) {
-        boolean interrupted = false;
-        while (true) {
-            try {
-                l.await();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) Thread.currentThread().interrupt();
-    }
 
     // ---------------------------------------------------------------- zeroes and discard
 
@@ -395,7 +277,7 @@ public final class Qcow2Node extends BlockNode {
         boolean zeroFlag = header.version >= 3;
         meta.lock();
         try {
-            waitNotInFlight(gc);
+            allocs.waitNotInFlight(gc);
             ClusterMap.Entry e = map.entry(gc);
             long value = e == null ? 0 : e.value();
             boolean unallocated = e == null || (value == 0 && e.bitmap() == 0);
@@ -403,9 +285,9 @@ public final class Qcow2Node extends BlockNode {
             if (!zeroFlag) {
                 if (!unmap || backing != null) return false;
                 if (e != null) {
-                    MetadataCache.Table t = map.writableTable(gc, alloc, pendingFrees);
+                    MetadataCache.Table t = map.writableTable(gc, alloc, writeback.pendingFrees());
                     map.set(t, e.index(), 0, 0);
-                    release(value);
+                    writeback.release(value);
                 }
                 return true;
             }
@@ -421,27 +303,15 @@ public final class Qcow2Node extends BlockNode {
                 newValue = (keep ? host | ClusterMap.COPIED : 0) | ClusterMap.ZERO;
             }
             if (e != null && newValue == value && newBitmap == e.bitmap()) return true;
-            MetadataCache.Table t = map.writableTable(gc, alloc, pendingFrees);
+            MetadataCache.Table t = map.writableTable(gc, alloc, writeback.pendingFrees());
             map.set(t, (int) (gc & (map.l2Entries() - 1)), newValue, newBitmap);
-            if (!keep) release(value);
+            if (!keep) writeback.release(value);
             return true;
         } finally {
             meta.unlock();
         }
     }
 
-    /** Waits (releasing meta meanwhile) until no allocating write owns gc. Called with meta held. */
-    private void waitNotInFlight(long gc) {
-        CountDownLatch other;
-        while ((other = inFlight.get(gc)) != null) {
-            meta.unlock();
-            try {
-                awaitUninterruptibly(other);
-            } finally {
-                meta.lock();
-            }
-        }
-    }
 
     @Override
     public void discard(long offset, long length) throws IOException {
@@ -464,7 +334,7 @@ public final class Qcow2Node extends BlockNode {
     private void discardCluster(long gc) throws IOException {
         meta.lock();
         try {
-            waitNotInFlight(gc);
+            allocs.waitNotInFlight(gc);
             // with a backing file the cluster must not show the backing's data again (version 3 can say so)
             boolean hide = backing != null && header.version >= 3;
             if (map.l2Offset(gc) == 0 && !hide) return;
@@ -473,9 +343,9 @@ public final class Qcow2Node extends BlockNode {
             long newValue = hide && !map.extended ? ClusterMap.ZERO : 0;
             long newBitmap = hide && map.extended ? 0xffffffff00000000L : 0;
             if (value == newValue && (e == null ? 0 : e.bitmap()) == newBitmap) return;
-            MetadataCache.Table t = map.writableTable(gc, alloc, pendingFrees);
+            MetadataCache.Table t = map.writableTable(gc, alloc, writeback.pendingFrees());
             map.set(t, (int) (gc & (map.l2Entries() - 1)), newValue, newBitmap);
-            release(value);
+            writeback.release(value);
         } finally {
             meta.unlock();
         }
@@ -524,109 +394,15 @@ public final class Qcow2Node extends BlockNode {
 
     /** Writes metadata back when dirty tables have pushed a cache past its size. */
     private void afterRequest() throws IOException {
-        boolean over;
-        meta.lock();
-        try {
-            over = map.l2.overCapacity() || alloc.blocks.overCapacity();
-        } finally {
-            meta.unlock();
-        }
-        if (over && !isReadOnly()) flush();
+        if (writeback.cachesOverCapacity() && !isReadOnly()) flush();
     }
 
     @Override
     public void flush() throws IOException {
         if (isReadOnly()) return;
-        flushLock.lock();
-        try {
-            flushLocked();
-        } finally {
-            flushLock.unlock();
-        }
+        writeback.flush();
     }
 
-    private void flushLocked() throws IOException {
-        List<MetadataCache.Copy> counts;
-        List<MetadataCache.Copy> tables;
-        List<Object[]> l1Pieces;
-        List<long[]> frees;
-        meta.lock();
-        try { // one consistent cut: every table change in it follows its refcount change
-            counts = alloc.blocks.dirtyCopies();
-            tables = map.l2.dirtyCopies();
-            l1Pieces = map.takeL1Pieces();
-            frees = pendingFrees;
-            pendingFrees = new ArrayList<>();
-        } finally {
-            meta.unlock();
-        }
-        boolean ok = false;
-        try {
-            alloc.blocks.write(counts);
-            file.flush();
-            if (!tables.isEmpty()) {
-                map.l2.write(tables);
-                if (!l1Pieces.isEmpty()) file.flush();
-            }
-            for (Object[] p : l1Pieces) file.write((long) p[0], ((ByteBuffer) p[1]).duplicate(), 0);
-            if (!tables.isEmpty() || !l1Pieces.isEmpty()) file.flush();
-            ok = true;
-        } finally {
-            meta.lock();
-            try {
-                alloc.blocks.written(counts, ok);
-                map.l2.written(tables, ok);
-                if (!ok) {
-                    map.restoreL1Pieces(l1Pieces);
-                    frees.addAll(pendingFrees);
-                    pendingFrees = frees;
-                }
-            } finally {
-                meta.unlock();
-            }
-        }
-        if (!frees.isEmpty()) releaseFrees(frees);
-    }
-
-    /** Drops the references of clusters no durable table points at any more, then writes the counts. */
-    private void releaseFrees(List<long[]> frees) throws IOException {
-        ioGuard.writeLock().lock(); // no request still holds a mapping into these clusters
-        try {
-            meta.lock();
-            try {
-                for (long[] f : frees) {
-                    alloc.free(f[0], f[1]);
-                    if (passDiscard && f[1] == clusterSize && alloc.get(f[0] >>> clusterBits) == 0) {
-                        file.discard(f[0], f[1]); // before anyone can allocate it again
-                    }
-                }
-            } finally {
-                meta.unlock();
-            }
-        } finally {
-            ioGuard.writeLock().unlock();
-        }
-        List<MetadataCache.Copy> counts;
-        meta.lock();
-        try {
-            counts = alloc.blocks.dirtyCopies();
-        } finally {
-            meta.unlock();
-        }
-        boolean ok = false;
-        try {
-            alloc.blocks.write(counts);
-            file.flush();
-            ok = true;
-        } finally {
-            meta.lock();
-            try {
-                alloc.blocks.written(counts, ok);
-            } finally {
-                meta.unlock();
-            }
-        }
-    }
 
     // ---------------------------------------------------------------- resize, close, describe
 
@@ -635,14 +411,14 @@ public final class Qcow2Node extends BlockNode {
         checkWritable();
         if (newSize % 512 != 0) throw new BlockException(Errno.EINVAL, "The new size must be a multiple of 512");
         long old;
-        flushLock.lock();
+        writeback.flushLock.lock();
         try {
             ioGuard.writeLock().lock();
             try {
                 old = size;
                 if (newSize < old) throw new BlockException(Errno.ENOTSUP, "jsd cannot shrink qcow2 images");
                 if (newSize == old) return;
-                flushLocked();
+                writeback.flushLocked();
                 meta.lock();
                 try {
                     long needed = Qcow2Header.ceil(Qcow2Header.ceil(newSize, clusterSize), map.l2Entries());
@@ -655,12 +431,12 @@ public final class Qcow2Node extends BlockNode {
                 } finally {
                     meta.unlock();
                 }
-                flushLocked();
+                writeback.flushLocked();
             } finally {
                 ioGuard.writeLock().unlock();
             }
         } finally {
-            flushLock.unlock();
+            writeback.flushLock.unlock();
         }
         if (backing != null && backing.size() > old) { // the new area must not show the backing file's bytes
             writeZeroes(old, Math.min(newSize, backing.size()) - old, 0);
@@ -705,6 +481,7 @@ public final class Qcow2Node extends BlockNode {
         image.put("cluster-size", clusterSize);
         image.put("dirty-flag", (header.incompatible & Qcow2Header.INCOMPAT_DIRTY) != 0);
         if (header.backingFile != null) {
+            image.put("backing-filename", header.backingFile); // as written in the header, like QEMU
             image.put("full-backing-filename", backing != null ? backing.filename() : header.backingFile);
             if (header.backingFormat != null) image.put("backing-filename-format", header.backingFormat);
         }
@@ -712,10 +489,10 @@ public final class Qcow2Node extends BlockNode {
         fs.put("type", "qcow2");
         ObjectNode d = fs.putObject("data");
         d.put("compat", header.compatString());
+        d.put("compression-type", header.compressionName()); // QEMU names it for version 2 images too
+        if (header.version >= 3) d.put("lazy-refcounts", (header.compatible & Qcow2Header.COMPAT_LAZY_REFCOUNTS) != 0);
+        d.put("refcount-bits", alloc.refcountBits());
         if (header.version >= 3) {
-            d.put("compression-type", header.compressionName());
-            d.put("lazy-refcounts", (header.compatible & Qcow2Header.COMPAT_LAZY_REFCOUNTS) != 0);
-            d.put("refcount-bits", alloc.refcountBits());
             d.put("corrupt", (header.incompatible & Qcow2Header.INCOMPAT_CORRUPT) != 0);
             d.put("extended-l2", map.extended);
         }
