@@ -32,7 +32,8 @@ final class NodeInfo {
         n.describe(image);
         BlockNode backing = n.backing();
         if (backing != null) {
-            image.put("backing-filename", backing.filename());
+            // a driver that knows the name as written in the image (qcow2's header) has set it
+            if (!image.has("backing-filename")) image.put("backing-filename", backing.filename());
             if (!flat) image.set("backing-image", image(backing, false));
         }
         return image;

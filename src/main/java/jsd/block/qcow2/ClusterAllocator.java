@@ -106,6 +106,12 @@ final class ClusterAllocator {
 
     /** Allocates n contiguous free clusters (refcount 1 each); returns the host offset of the first. */
     long allocate(int n) throws IOException {
+        // A run longer than half a refcount block's range never fits: each new
+        // block sits at the start of its range, so the search would go on forever.
+        if (n > maxRun()) {
+            throw new BlockException(Errno.EFBIG, "qcow2: cannot allocate " + n
+                    + " contiguous clusters with this cluster size (at most " + maxRun() + ")");
+        }
         long c = Math.max(freeHint, 1);
         while (true) {
             if (((c + n) << clusterBits) > (1L << 56) || ((c + n) << clusterBits) < 0) {

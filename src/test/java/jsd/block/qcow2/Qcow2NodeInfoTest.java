@@ -6,7 +6,6 @@ import jsd.testing.QmpClient;
 import jsd.testing.Tools;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
@@ -101,9 +100,6 @@ class Qcow2NodeInfoTest {
     }
 
     @Test
-    @Disabled("jsd.daemon.NodeInfo puts the backing node's file name in backing-filename; QEMU reports the name as "
-            + "written in the image header ('mid.qcow2'). Qcow2Node.describe provides the header's name, "
-            + "NodeInfo overwrites it: enable once NodeInfo keeps a driver's value.")
     void backingFilenameIsTheNameInTheHeader() {
         JsonNode want = byName(qsd, "top").get("image");
         JsonNode got = byName(jsd, "top").get("image");

@@ -82,6 +82,24 @@ class Qcow2WriteInteropTest {
         assertEquals(0, fx.qemuImgIo("resize.qcow2", "read -P 4 67108861 1", "read -P 3 4098 1", "read -P 0 8192 4096").exitCode());
     }
 
+    /**
+     * With 512-byte clusters an L1 table for 1 GiB needs 512 contiguous
+     * clusters, more than fit between two refcount blocks: growing that far
+     * must fail with an error (it once searched forever) and leave the image intact.
+     */
+    @Test
+    void growingBeyondWhatTheAllocatorCanPlaceFailsCleanly() throws Exception {
+        fx.qemuImg("create", "-f", "qcow2", "-o", "cluster_size=512", "tiny.qcow2", "1M").expectOk();
+        BlockNode n = fx.openQcow2("tiny", "tiny.qcow2", "");
+        n.write(0, ByteBuffer.wrap(new byte[] {7, 8, 9}), 0);
+        BlockException e = assertThrows(BlockException.class, () -> n.truncate(1L << 30));
+        assertTrue(e.getMessage().contains("contiguous clusters"), e.getMessage());
+        assertEquals(1L << 20, n.size());
+        fx.close(n);
+        fx.assertClean("tiny.qcow2");
+        assertEquals(0, fx.qemuImgIo("tiny.qcow2", "read -P 7 0 1", "read -P 9 2 1").exitCode());
+    }
+
     @Test
     void writesAfterAnInternalSnapshotCopyOnWrite() throws Exception {
         fx.qemuImg("create", "-f", "qcow2", "-o", "cluster_size=4096", "snap.qcow2", "4M").expectOk();
