@@ -33,14 +33,23 @@ public final class Startup {
         }
         Runtime.getRuntime().addShutdownHook(new Thread(daemon::stop, "jsd-shutdown"));
         Extensions.install(daemon);
+        // The daemon's lock is held until every option has taken effect: a monitor
+        // opened by an early --monitor may already have a client, and, as with
+        // qemu-storage-daemon, its commands run only once start-up is complete.
+        CommandLine.UsageError failure = null;
+        daemon.lock().lock();
         try {
             for (CommandLine.Option o : cmd.options()) apply(daemon, o);
             if (cmd.demo()) Demo.start(daemon);
             if (cmd.pidfile() != null) writePidfile(cmd.pidfile());
         } catch (CommandLine.UsageError e) {
+            failure = e;
+        } finally {
+            daemon.lock().unlock();
+        }
+        if (failure != null) {
             daemon.stop();
-            throw e; // Main prints it; a daemonized child's stderr is still the parent's
-
+            throw failure; // Main prints it; a daemonized child's stderr is still the parent's
         }
         if (cmd.pidfile() != null) daemon.onStop(() -> deletePidfile(cmd.pidfile()));
 
