@@ -49,9 +49,13 @@ final class JsseTlsSession implements TlsSession {
         this.channel = channel;
         this.engine = engine;
         SSLSession s = engine.getSession();
-        netIn = ByteBuffer.allocateDirect(s.getPacketBufferSize());
+        // Heap, not direct: the JDK's AES-GCM runs its intrinsic on byte arrays only and for
+        // direct buffers copies every record through freshly allocated temporary arrays (most
+        // of the garbage, and so of the heap growth, of a TLS connection). The socket copies a
+        // heap buffer through its thread's cached direct buffer, which costs far less.
+        netIn = ByteBuffer.allocate(s.getPacketBufferSize());
         appIn = ByteBuffer.allocate(s.getApplicationBufferSize());
-        netOut = ByteBuffer.allocateDirect(s.getPacketBufferSize() * RECORDS_PER_WRITE);
+        netOut = ByteBuffer.allocate(s.getPacketBufferSize() * RECORDS_PER_WRITE);
     }
 
     static JsseTlsSession handshake(SocketChannel channel, SSLEngine engine, Duration timeout) throws IOException {
@@ -72,7 +76,7 @@ final class JsseTlsSession implements TlsSession {
         t.appSize = session.getApplicationBufferSize();
         t.packetSize = session.getPacketBufferSize();
         if (t.netOut.capacity() < t.packetSize * RECORDS_PER_WRITE) {
-            t.netOut = ByteBuffer.allocateDirect(t.packetSize * RECORDS_PER_WRITE);
+            t.netOut = ByteBuffer.allocate(t.packetSize * RECORDS_PER_WRITE);
         }
         if (t.netIn.capacity() < t.packetSize * RECORDS_PER_READ) {
             t.netIn = grow(t.netIn, t.packetSize * RECORDS_PER_READ); // keeps ciphertext already read
