@@ -127,6 +127,39 @@ class NbdLifecycleTest {
         assertEquals("NBD server not running", err("nbd-server-stop", null));
     }
 
+    /**
+     * A hard delete drops the connection at once, but the export is only
+     * gone when the request still running on its node has finished: until
+     * then query-block-exports shows it shutting down.
+     */
+    @Test
+    void shuttingDownUntilInFlightRequestsFinish() throws Exception {
+        qmp.ok("blockdev-add", Map.of("driver", "null-co", "node-name", "slow", "size", 1 << 20,
+                "latency-ns", 2_000_000_000L));
+        startServer();
+        try {
+            qmp.ok("block-export-add", nbdExport("s", "slow"));
+            RawNbd client = attach("slow");
+            client.request(0, 0, 1, 0, 512); // a READ that takes two seconds on this node
+            Thread.sleep(200);
+            qmp.ok("block-export-del", Map.of("id", "s", "mode", "hard"));
+            JsonNode during = qmp.ok("query-block-exports", null);
+            assertEquals(1, during.size(), during::toString);
+            assertTrue(during.get(0).get("shutting-down").asBoolean(), during::toString);
+            assertEquals("Export 's' is already shutting down", err("block-export-del", Map.of("id", "s")));
+            awaitEvent("s");
+            assertEquals(0, qmp.ok("query-block-exports", null).size());
+            qmp.ok("block-export-add", nbdExport("s", "slow")); // the id is free again
+            client.close();
+        } finally {
+            qmp.execute("nbd-server-stop", null);
+            while (qmp.event("BLOCK_EXPORT_DELETED", Duration.ofMillis(500)) != null) {
+                // drained
+            }
+            qmp.ok("blockdev-del", Map.of("node-name", "slow"));
+        }
+    }
+
     @Test
     void safeAndHardDeleteWithClientsAttached() throws Exception {
         startServer();
