@@ -3,7 +3,7 @@
 # daemon and the real clients (qemu-img, qemu-io, nbdinfo, nbdsh, fio,
 # nbdkit, fuse3, openssl, certtool), and Maven. Does nothing when all are there.
 set -euo pipefail
-packages=(maven socat qemu-utils qemu-system-common libnbd-bin python3-libnbd nbdkit fio fuse3 openssl gnutls-bin)
+packages=(maven socat strace qemu-utils qemu-system-common libnbd-bin python3-libnbd nbdkit fio fuse3 openssl gnutls-bin)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
