@@ -150,7 +150,7 @@ public final class Qcow2Node extends BlockNode {
     // ---------------------------------------------------------------- write
 
     @Override
-    public void write(long offset, ByteBuffer src, int flags) throws IOException {
+    protected void doWrite(long offset, ByteBuffer src, int flags) throws IOException {
         checkWritable();
         ioGuard.readLock().lock();
         try {
@@ -209,7 +209,7 @@ public final class Qcow2Node extends BlockNode {
     // ---------------------------------------------------------------- zeroes and discard
 
     @Override
-    public void writeZeroes(long offset, long length, int flags) throws IOException {
+    protected void doWriteZeroes(long offset, long length, int flags) throws IOException {
         checkWritable();
         boolean unmap = (flags & MAY_UNMAP) != 0 && unmapAllowed;
         ioGuard.readLock().lock();
@@ -314,7 +314,7 @@ public final class Qcow2Node extends BlockNode {
 
 
     @Override
-    public void discard(long offset, long length) throws IOException {
+    protected void doDiscard(long offset, long length) throws IOException {
         checkWritable();
         if (!unmapAllowed) return; // discard=ignore: the request is only a hint
         ioGuard.readLock().lock();
@@ -407,7 +407,7 @@ public final class Qcow2Node extends BlockNode {
     // ---------------------------------------------------------------- resize, close, describe
 
     @Override
-    public void truncate(long newSize) throws IOException {
+    protected void doTruncate(long newSize) throws IOException {
         checkWritable();
         if (newSize % 512 != 0) throw new BlockException(Errno.EINVAL, "The new size must be a multiple of 512");
         long old;

@@ -334,7 +334,7 @@ final class Transmission {
         }
         ByteBuffer b = out.batch(BlockStatusReply.maxLength(sel.count(), extended));
         try {
-            blockStatus.write(out, b, node, sel, cookie, offset, length, (flags & NBD_CMD_FLAG_REQ_ONE) != 0);
+            blockStatus.write(out, b, node, export.bitmaps(), sel, cookie, offset, length, (flags & NBD_CMD_FLAG_REQ_ONE) != 0);
         } catch (IOException e) {
             error(cookie, offset, SlowRequests.errnoOf(e), SlowRequests.messageOf(e));
         }
