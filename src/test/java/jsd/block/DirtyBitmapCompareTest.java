@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import jsd.testing.JsdProcess;
 import jsd.testing.QmpClient;
+import jsd.testing.RawNbd;
 import jsd.testing.Tools;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -403,6 +404,60 @@ class DirtyBitmapCompareTest {
         qsd.qmp().expectEvent("BLOCK_EXPORT_DELETED", java.time.Duration.ofSeconds(10));
         ok("block-dirty-bitmap-remove", "node", "q2m", "name", "a");
         ok("block-dirty-bitmap-remove", "node", "q2m", "name", "b");
+    }
+
+    /** Everything a raw client sees of meta contexts and BLOCK_STATUS, byte for byte. */
+    static List<String> negotiate(Side side, String export, List<String[]> listQueries, String[] setQueries,
+                                  long[][] statusRequests) throws Exception {
+        List<String> seen = new ArrayList<>();
+        try (RawNbd c = RawNbd.connect(side.sock()).start()) {
+            c.option(8, new byte[0]); // STRUCTURED_REPLY
+            seen.add("structured " + c.optReply().type());
+            for (String[] q : listQueries) {
+                c.option(9, RawNbd.metaQuery(export, q));
+                for (var r : c.optReplies()) seen.add("list " + String.join(",", q) + " -> " + r.type() + " " + java.util.HexFormat.of().formatHex(r.data()));
+            }
+            c.option(10, RawNbd.metaQuery(export, setQueries));
+            for (var r : c.optReplies()) seen.add("set -> " + r.type() + " " + java.util.HexFormat.of().formatHex(r.data()));
+            c.go(export);
+            long cookie = 1;
+            for (long[] req : statusRequests) {
+                c.request((int) req[2], 7, cookie++, req[0], (int) req[1]);
+                while (true) {
+                    var ch = c.chunk();
+                    seen.add("status " + req[0] + "+" + req[1] + " flags " + req[2] + " -> " + ch.type() + " "
+                            + java.util.HexFormat.of().formatHex(ch.payload()));
+                    if (ch.done()) break;
+                }
+            }
+        }
+        return seen;
+    }
+
+    @Test
+    void metaContextsOnTheWire() throws Exception {
+        ok("block-dirty-bitmap-add", "node", "q4", "name", "wa");
+        ok("block-dirty-bitmap-add", "node", "q4", "name", "wb", "granularity", 65536);
+        ok("block-export-add", "type", "nbd", "id", "wire", "node-name", "q4", "name", "wire", "writable", true,
+                "allocation-depth", true, "bitmaps", List.of("wa", "wb"));
+        io("wire", "write 100k 10k", "write 1M 4k", "write -z 3M 1M", "write 60M 5k");
+        List<String[]> lists = List.of(new String[0], new String[] {"qemu:"}, new String[] {"qemu:dirty-bitmap:"},
+                new String[] {"qemu:dirty-bitmap:wb"}, new String[] {"qemu:dirty-bitmap:zz", "base:"},
+                new String[] {"qemu:dirty-bitmap"}, new String[] {"qemu:dirty-bitmap:wa", "qemu:allocation-depth"});
+        long[][] reqs = {{0, (int) SIZE, 0}, {0, (int) SIZE, 1}, {100 * 1024 + 7, 3 << 20, 0}, {1 << 20, 4096, 1},
+                {(60 << 20) + 1, 4095, 0}, {SIZE - 512, 512, 0}};
+        for (String[] set : List.of(new String[] {"qemu:dirty-bitmap:"},
+                new String[] {"qemu:dirty-bitmap:wb", "base:allocation", "qemu:dirty-bitmap:wa"},
+                new String[] {"qemu:dirty-bitmap:wa"})) {
+            long[][] r = set.length == 1 && set[0].endsWith(":") ? new long[0][] : reqs;
+            assertEquals(negotiate(qsd, "wire", lists, set, r), negotiate(jsd, "wire", lists, set, r),
+                    "SET " + String.join(",", set));
+        }
+        ok("block-export-del", "id", "wire");
+        jsd.qmp().expectEvent("BLOCK_EXPORT_DELETED", java.time.Duration.ofSeconds(10));
+        qsd.qmp().expectEvent("BLOCK_EXPORT_DELETED", java.time.Duration.ofSeconds(10));
+        ok("block-dirty-bitmap-remove", "node", "q4", "name", "wa");
+        ok("block-dirty-bitmap-remove", "node", "q4", "name", "wb");
     }
 
     static List<Long> counts(JsonNode bitmaps, String... names) {

@@ -284,7 +284,7 @@ final class Handshake {
         for (MetaContexts.Context c : MetaContexts.contexts(export, s)) {
             byte[] n = utf8(c.name());
             ByteBuffer b = ByteBuffer.allocate(4 + n.length);
-            b.putInt(c.id()).put(n).flip();
+            b.putInt(list ? 0 : c.id()).put(n).flip(); // ids mean something only after SET; QEMU sends 0 for LIST
             reply(opt, NBD_REP_META_CONTEXT, b);
         }
         reply(opt, NBD_REP_ACK, null);
