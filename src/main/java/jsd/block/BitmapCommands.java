@@ -87,6 +87,8 @@ public final class BitmapCommands {
             if (!(node instanceof PersistentBitmaps store)) {
                 throw QapiError.generic("Can't store persistent bitmaps to %s: Operation not supported", node.nodeName());
             }
+            // qsd checks for a duplicate between "can the format store any" and the format's own checks
+            if (node.dirtyBitmaps().find(name) != null) throw QapiError.generic("Bitmap already exists: %s", name);
             store.checkCanStore(name, granularity);
         }
         if (node.dirtyBitmaps().find(name) != null) throw QapiError.generic("Bitmap already exists: %s", name);
