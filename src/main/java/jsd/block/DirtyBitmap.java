@@ -119,33 +119,12 @@ public final class DirtyBitmap {
         WORDS.getAndBitwiseOr(w, lw, lm);
     }
 
-    /** Clears the bits of the chunks that lie wholly inside [offset, offset+length), or all of them. */
-    public void reset(long offset, long length) {
-        Bits b = bits;
-        long end = Math.min(offset + length, b.size());
-        long gran = 1L << shift;
-        long first = (offset + gran - 1) >>> shift;
-        long lastExcl = end == b.size() ? chunks(b.size()) : end >>> shift;
-        long[] w = b.words();
-        for (long c = first; c < lastExcl; ) {
-            int i = (int) (c >>> 6);
-            long hi = Math.min(lastExcl, ((long) i + 1) << 6);
-            long mask = (-1L << (c & 63)) & (-1L >>> (63 - ((hi - 1) & 63)));
-            WORDS.getAndBitwiseAnd(w, i, ~mask);
-            c = hi;
-        }
-    }
-
     public void clear() {
         long[] w = bits.words();
         for (int i = 0; i < w.length; i++) WORDS.setRelease(w, i, 0L);
     }
 
     // ---- queries ----
-
-    private static boolean bit(long[] w, long chunk) {
-        return (((long) WORDS.getAcquire(w, (int) (chunk >>> 6)) >>> (chunk & 63)) & 1) != 0;
-    }
 
     /** The first byte offset in [from, end) whose chunk is dirty, or -1. */
     public long nextDirty(long from, long end) {
@@ -182,11 +161,6 @@ public final class DirtyBitmap {
             c = ((long) i + 1) << 6;
         }
         return -1;
-    }
-
-    public boolean isDirty(long offset) {
-        Bits b = bits;
-        return offset >= 0 && offset < b.size() && bit(b.words(), offset >>> shift);
     }
 
     /** Dirty bytes as QEMU counts them: dirty chunks times the granularity. */
