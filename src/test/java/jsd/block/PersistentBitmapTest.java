@@ -202,6 +202,37 @@ class PersistentBitmapTest {
         assertEquals(0, Tools.run(d, "qemu-img", "check", img.toString()).exitCode());
     }
 
+    static List<String> storedNames(Path image) throws Exception {
+        List<String> out = new java.util.ArrayList<>();
+        JsonNode b = imageInfo(image).get("format-specific").get("data").get("bitmaps");
+        if (b != null) for (JsonNode x : b) out.add(x.get("name").asText());
+        return out;
+    }
+
+    @Test
+    void storedOnBlockdevDelAndOnSigterm() throws Exception {
+        Path d = dir();
+        Path img = d.resolve("s.qcow2");
+        Tools.run(d, "qemu-img", "create", "-q", "-f", "qcow2", img.toString(), "64M").expectOk();
+        Map<String, Object> add = Map.of("driver", "qcow2", "node-name", "x",
+                "file", Map.of("driver", "file", "filename", img.toString()));
+        try (JsdProcess jsd = JsdProcess.start(); QmpClient q = jsd.qmp()) {
+            q.ok("blockdev-add", add);
+            q.ok("block-dirty-bitmap-add", Map.of("node", "x", "name", "a1", "persistent", true));
+            q.ok("blockdev-del", Map.of("node-name", "x"));
+            assertEquals(List.of("a1"), storedNames(img));
+            q.ok("blockdev-add", add);
+            JsonNode loaded = nodeInfo(q, "x").get("dirty-bitmaps");
+            assertEquals(1, loaded.size());
+            assertTrue(loaded.get(0).get("persistent").asBoolean());
+            q.ok("block-dirty-bitmap-add", Map.of("node", "x", "name", "a2", "persistent", true, "disabled", true));
+            jsd.process().destroy(); // SIGTERM: a clean stop
+            assertEquals(0, jsd.waitFor(30));
+        }
+        assertEquals(List.of("a1", "a2"), storedNames(img));
+        assertEquals(0, Tools.run(d, "qemu-img", "check", img.toString()).exitCode());
+    }
+
     @Test
     void persistentOnlyWhereTheFormatCanStoreIt() throws Exception {
         Path d = dir();
