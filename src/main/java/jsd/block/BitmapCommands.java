@@ -20,6 +20,8 @@ import java.util.List;
 public final class BitmapCommands {
     private static final JsonNodeFactory F = JsonNodeFactory.instance;
     private static final long DEFAULT_GRANULARITY = 64 * 1024;
+    /** At most 2^33 bits (1 GiB) per bitmap. */
+    private static final long MAX_BITS = 1L << 33;
 
     private final BlockGraph graph;
 
@@ -95,7 +97,13 @@ public final class BitmapCommands {
         if (name.getBytes(StandardCharsets.UTF_8).length > DirtyBitmap.MAX_NAME_LENGTH) {
             throw QapiError.generic("Bitmap name too long: %s", name);
         }
-        DirtyBitmap b = new DirtyBitmap(name, granularity, sizeOf(node), !disabled);
+        long size = sizeOf(node);
+        if ((size >>> Long.numberOfTrailingZeros(granularity)) > MAX_BITS) {
+            // jsd keeps every bit in memory (QEMU's hierarchical bitmap does too)
+            throw QapiError.generic("Bitmap '%s' would take more than %d MiB of memory; use a larger granularity",
+                    name, MAX_BITS >>> 23);
+        }
+        DirtyBitmap b = new DirtyBitmap(name, granularity, size, !disabled);
         b.setPersistent(persistent);
         node.dirtyBitmaps().add(b);
     }

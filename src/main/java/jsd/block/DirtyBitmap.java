@@ -191,10 +191,23 @@ public final class DirtyBitmap {
         return out;
     }
 
-    /** Sets every chunk whose bit is set in words (the format of {@link #snapshot()}). */
-    public void load(long[] words) {
+    /** The number of 64-bit words the bits take (the last one may be partly used). */
+    public int wordCount() { return bits.words().length; }
+
+    /** Copies up to n words from word index from into dst (fewer at the end); returns how many. */
+    public int copyWords(int from, long[] dst, int n) {
         long[] w = bits.words();
-        for (int i = 0; i < Math.min(w.length, words.length); i++) WORDS.getAndBitwiseOr(w, i, words[i]);
+        int k = Math.max(0, Math.min(n, w.length - from));
+        for (int i = 0; i < k; i++) dst[i] = (long) WORDS.getAcquire(w, from + i);
+        return k;
+    }
+
+    /** Sets every chunk whose bit is set in src[0..n), src[0] being word index at (the format of {@link #snapshot()}). */
+    public void orWords(int at, long[] src, int n) {
+        long[] w = bits.words();
+        for (int i = 0; i < n && at + i < w.length; i++) {
+            if (src[i] != 0) WORDS.getAndBitwiseOr(w, at + i, src[i]);
+        }
     }
 
     // ---- changes of the whole bitmap ----

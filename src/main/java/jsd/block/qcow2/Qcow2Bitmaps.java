@@ -69,6 +69,15 @@ final class Qcow2Bitmaps {
 
     /** Reads the directory and the bitmaps into the node; marks them in use when writable. */
     synchronized void load() throws IOException {
+        try {
+            loadChecked();
+        } catch (IndexOutOfBoundsException | IllegalArgumentException | NegativeArraySizeException | ArithmeticException e) {
+            // sizes and offsets in a damaged image that slipped past the checks: an error, never a crash
+            throw Qcow2Header.invalid("qcow2 bitmaps are invalid: " + e.getMessage());
+        }
+    }
+
+    private void loadChecked() throws IOException {
         if (!header.hasBitmaps) return;
         if ((header.autoclear & Qcow2Header.AUTOCLEAR_BITMAPS) == 0) {
             // a program without bitmap support wrote the image: the bitmaps may be wrong, drop them (as QEMU does)
@@ -93,7 +102,7 @@ final class Qcow2Bitmaps {
             if ((s.flags() & FLAG_IN_USE) != 0) {
                 b.setInconsistent(true);
             } else {
-                b.load(readData(s, size));
+                readData(s, size, b);
             }
             if (node.isReadOnly()) b.setReadOnly(true);
             if (node.dirtyBitmaps().find(s.name()) == null) node.dirtyBitmaps().add(b);
@@ -143,8 +152,8 @@ final class Qcow2Bitmaps {
         return (chunks + 7) >>> 3;
     }
 
-    /** The bits of a stored bitmap as 64-bit words (bit i of word j = chunk 64j+i). */
-    private long[] readData(Stored s, long size) throws IOException {
+    /** Reads a stored bitmap's data, cluster by cluster, into b. */
+    private void readData(Stored s, long size, DirtyBitmap b) throws IOException {
         long bytes = dataBytes(size, s.granularityBits());
         long clusters = (bytes + clusterSize - 1) / clusterSize;
         if (s.tableSize() != clusters || (s.tableOffset() & (clusterSize - 1)) != 0) {
@@ -152,23 +161,25 @@ final class Qcow2Bitmaps {
         }
         ByteBuffer table = ByteBuffer.allocate(s.tableSize() * 8);
         node.file.read(s.tableOffset(), table);
-        byte[] data = new byte[(int) ((bytes + 7) & ~7L)];
+        ByteBuffer cluster = ByteBuffer.allocate(clusterSize).order(ByteOrder.LITTLE_ENDIAN);
+        long[] words = new long[clusterSize / 8];
         for (int i = 0; i < s.tableSize(); i++) {
             long e = table.getLong(i * 8);
             long off = e & TABLE_OFFSET_MASK;
-            int at = i * clusterSize;
-            int n = (int) Math.min(clusterSize, bytes - at);
+            int n = (int) Math.min(clusterSize, bytes - (long) i * clusterSize);
+            if (off == 0 && (e & 1) == 0) continue; // reads as zeroes
+            cluster.clear();
             if (off == 0) {
-                if ((e & 1) != 0) java.util.Arrays.fill(data, at, at + n, (byte) 0xff);
+                while (cluster.hasRemaining()) cluster.put((byte) 0xff);
             } else {
-                ByteBuffer b = ByteBuffer.wrap(data, at, n).slice();
-                node.file.read(off, b);
+                node.file.read(off, cluster.limit(n));
+                cluster.limit(clusterSize);
             }
+            for (int k = n; k < clusterSize; k++) cluster.put(k, (byte) 0); // tail bits past the data are not ours
+            int count = (n + 7) / 8;
+            for (int w = 0; w < count; w++) words[w] = cluster.getLong(w * 8);
+            b.orWords(i * (clusterSize / 8), words, count);
         }
-        ByteBuffer b = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
-        long[] words = new long[data.length / 8];
-        for (int i = 0; i < words.length; i++) words[i] = b.getLong();
-        return words;
     }
 
     // ---------------------------------------------------------------- QMP checks and removal
@@ -243,18 +254,20 @@ final class Qcow2Bitmaps {
         int gbits = Long.numberOfTrailingZeros(b.granularity());
         long size = node.size();
         long bytes = dataBytes(size, gbits);
-        long[] words = b.snapshot();
-        ByteBuffer data = ByteBuffer.allocate((int) ((bytes + 7) & ~7L)).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < data.capacity() / 8 && i < words.length; i++) data.putLong(i * 8, words[i]);
         int tableSize = (int) ((bytes + clusterSize - 1) / clusterSize);
         ByteBuffer table = ByteBuffer.allocate(tableSize * 8);
+        long[] words = new long[clusterSize / 8];
+        ByteBuffer c = ByteBuffer.allocate(clusterSize).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < tableSize; i++) {
-            int at = i * clusterSize;
-            int n = (int) Math.min(clusterSize, bytes - at);
-            if (allZero(data, at, n)) continue;
+            int n = (int) Math.min(clusterSize, bytes - (long) i * clusterSize);
+            int count = b.copyWords(i * (clusterSize / 8), words, (n + 7) / 8);
+            boolean zero = true;
+            for (int w = 0; w < count; w++) zero &= words[w] == 0;
+            if (zero) continue; // stays unallocated: reads as zeroes
+            c.clear();
+            for (int w = 0; w < clusterSize / 8; w++) c.putLong(w * 8, w < count ? words[w] : 0);
+            for (int k = n; k < clusterSize; k++) c.put(k, (byte) 0); // unused tail bits must be zero
             long off = allocate(1);
-            ByteBuffer c = ByteBuffer.allocate(clusterSize);
-            c.put(0, data, at, n);
             node.file.write(off, c, 0);
             table.putLong(i * 8, off);
         }
@@ -265,11 +278,6 @@ final class Qcow2Bitmaps {
         node.file.write(tableOffset, t, 0);
         return new Stored(b.name(), tableOffset, tableSize, b.enabled() ? FLAG_AUTO : 0, TYPE_DIRTY_TRACKING, gbits,
                 new byte[0]);
-    }
-
-    private static boolean allZero(ByteBuffer b, int at, int n) {
-        for (int i = 0; i < n; i++) if (b.get(at + i) != 0) return false;
-        return true;
     }
 
     private long allocate(int clusters) throws IOException {
