@@ -65,6 +65,9 @@ class PersistentBitmapTest {
         return QmpClient.json(Tools.run(null, "qemu-img", "info", "-U", "--output=json", image.toString()).expectOk().stdout());
     }
 
+    /** What qsd's query-named-block-nodes said of the image's format in the last {@link #qsdView}. */
+    static JsonNode formatSpecific;
+
     /** Opens the image in qsd and returns what it sees: dirty-bitmaps and shas, and maps of the exported bitmaps. */
     static List<Object> qsdView(Path image, String... exported) throws Exception {
         Path sock = image.resolveSibling("qsd-" + image.getFileName() + ".sock");
@@ -72,6 +75,7 @@ class PersistentBitmapTest {
             List<Object> out = new java.util.ArrayList<>();
             out.add(nodeInfo(q, "d").get("dirty-bitmaps"));
             out.add(shas(q));
+            formatSpecific = nodeInfo(q, "d").get("image").get("format-specific");
             if (exported.length > 0) {
                 q.ok("block-export-add", Map.of("type", "nbd", "id", "e", "node-name", "d", "name", "e",
                         "bitmaps", List.of((Object[]) exported)));
@@ -97,6 +101,7 @@ class PersistentBitmapTest {
         try (JsdProcess jsd = JsdProcess.start(args(img, sock, true)); QmpClient q = jsd.qmp()) {
             assertEquals(reference.get(0), nodeInfo(q, "d").get("dirty-bitmaps"));
             assertEquals(reference.get(1), shas(q));
+            assertEquals(formatSpecific, nodeInfo(q, "d").get("image").get("format-specific"));
             // read-only image: its bitmaps cannot change
             JsonNode e = q.error("block-dirty-bitmap-clear", Map.of("node", "d", "name", "made"));
             assertEquals("Bitmap 'made' is readonly and cannot be modified", e.get("desc").asText());
