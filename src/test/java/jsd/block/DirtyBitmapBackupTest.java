@@ -98,10 +98,27 @@ class DirtyBitmapBackupTest {
         Tools.run(dir, "qemu-img", "compare", "-f", "raw", "-F", "raw", "backup.raw", uri("backup")).expectOk();
         // and without the increment it would not
         assertEquals(1, Tools.run(dir, "qemu-img", "compare", "-f", "raw", "-F", "raw", "full.raw", uri("backup")).exitCode());
-        qmp.ok("block-export-del", Map.of("id", "backup"));
+        qmp.ok("block-export-del", Map.of("id", "backup", "mode", "hard"));
         qmp.expectEvent("BLOCK_EXPORT_DELETED", Duration.ofSeconds(10));
         qmp.ok("block-dirty-bitmap-remove", Map.of("node", "disk", "name", "inc"));
         qmp.ok("block-dirty-bitmap-remove", Map.of("node", "disk", "name", "next"));
+    }
+
+    /**
+     * A bitmap exported from another node ({node, name}) keeps that node:
+     * blockdev-del is refused until the export is gone (qsd 7.2 deletes the
+     * node and then aborts).
+     */
+    @Test
+    void nodeOfAnExportedBitmapStaysUntilTheExportIsGone() throws Exception {
+        qmp.ok("blockdev-add", Map.of("driver", "null-co", "node-name", "other", "size", SIZE));
+        qmp.ok("block-dirty-bitmap-add", Map.of("node", "other", "name", "far"));
+        qmp.ok("block-export-add", Map.of("type", "nbd", "id", "far", "node-name", "disk", "name", "far",
+                "writable", true, "bitmaps", List.of(Map.of("node", "other", "name", "far"))));
+        assertEquals("Node other is in use", qmp.error("blockdev-del", Map.of("node-name", "other")).get("desc").asText());
+        qmp.ok("block-export-del", Map.of("id", "far", "mode", "hard"));
+        qmp.expectEvent("BLOCK_EXPORT_DELETED", Duration.ofSeconds(10));
+        qmp.ok("blockdev-del", Map.of("node-name", "other"));
     }
 
     /** BLOCK_STATUS_EXT chunks for a bitmap context carry the same extents as the 32-bit ones. */
@@ -152,7 +169,7 @@ class DirtyBitmapBackupTest {
         assertEquals(List.of(4096L, 0L), List.of(ext.get(0)[0], ext.get(0)[1]));
         assertEquals(List.of(4096L, 1L), List.of(ext.get(1)[0], ext.get(1)[1]));
         assertEquals(7, ext.size());
-        qmp.ok("block-export-del", Map.of("id", "ext"));
+        qmp.ok("block-export-del", Map.of("id", "ext", "mode", "hard"));
         qmp.expectEvent("BLOCK_EXPORT_DELETED", Duration.ofSeconds(10));
         qmp.ok("block-dirty-bitmap-remove", Map.of("node", "disk", "name", "ext"));
     }

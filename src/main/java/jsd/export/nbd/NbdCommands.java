@@ -168,12 +168,26 @@ public final class NbdCommands {
         }
         if (server.hasExport(name)) throw QapiError.generic("NBD server already has export named '%s'", name);
         boolean writable = options.has("writable") && options.get("writable").asBoolean();
-        List<DirtyBitmap> bitmaps = exportedBitmaps(options.get("bitmaps"), node, writable);
+        List<BlockNode> owners = new ArrayList<>();
+        List<DirtyBitmap> bitmaps = exportedBitmaps(options.get("bitmaps"), node, writable, owners);
         boolean depth = options.has("allocation-depth") && options.get("allocation-depth").asBoolean();
-        NbdExport e = new NbdExport(options, node, server, name, description, depth, bitmaps);
+        NbdExport e = new NbdExport(options, node, server, name, description, depth, bitmaps,
+                () -> releaseBitmaps(bitmaps, owners));
         server.addExport(e);
+        // the nodes holding the bitmaps stay until the export is gone (qsd 7.2 lets them go and then aborts)
+        for (BlockNode owner : owners) daemon.graph().addUser(owner);
         for (DirtyBitmap b : bitmaps) b.setBusy(true);
         return e;
+    }
+
+    private void releaseBitmaps(List<DirtyBitmap> bitmaps, List<BlockNode> owners) {
+        daemon.lock().lock(); // the graph changes only under the daemon lock
+        try {
+            for (DirtyBitmap b : bitmaps) b.setBusy(false);
+            for (BlockNode owner : owners) daemon.graph().removeUser(owner);
+        } finally {
+            daemon.lock().unlock();
+        }
     }
 
     /**
@@ -181,7 +195,7 @@ public final class NbdCommands {
      * for on the node and then down its backing chain; {node, name} may
      * name any node. All are checked before any becomes busy.
      */
-    private List<DirtyBitmap> exportedBitmaps(JsonNode refs, BlockNode node, boolean writable) {
+    private List<DirtyBitmap> exportedBitmaps(JsonNode refs, BlockNode node, boolean writable, List<BlockNode> owners) {
         List<DirtyBitmap> out = new ArrayList<>();
         if (refs == null) return out;
         for (JsonNode ref : refs) {
@@ -196,8 +210,10 @@ public final class NbdCommands {
                 if (!writable && !owner.isReadOnly() && bm.enabled()) {
                     throw QapiError.generic("Enabled bitmap '%s' incompatible with readonly export", name);
                 }
+                owners.add(owner);
             } else {
                 bm = BitmapCommands.lookup(daemon.graph(), ref.get("node").asText(), ref.get("name").asText());
+                owners.add(daemon.graph().find(ref.get("node").asText()));
             }
             BitmapCommands.check(bm, false);
             out.add(bm);

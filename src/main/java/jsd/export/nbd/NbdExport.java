@@ -25,6 +25,7 @@ final class NbdExport extends BlockExport {
     private final String description;
     private final boolean allocationDepth;
     private final List<DirtyBitmap> bitmaps;
+    private final Runnable releaseBitmaps;
     private final int flags;
     private final Set<ClientSession> clients = new LinkedHashSet<>();
     private ExportRegistry finishing; // set once shutdown was requested
@@ -32,9 +33,10 @@ final class NbdExport extends BlockExport {
     private final long sequence = SEQUENCE.incrementAndGet();
 
     NbdExport(ObjectNode options, BlockNode node, NbdServer server, String name, String description,
-              boolean allocationDepth, List<DirtyBitmap> bitmaps) {
+              boolean allocationDepth, List<DirtyBitmap> bitmaps, Runnable releaseBitmaps) {
         super(options, node);
         this.bitmaps = List.copyOf(bitmaps);
+        this.releaseBitmaps = releaseBitmaps;
         this.server = server;
         this.name = name;
         this.description = description;
@@ -59,9 +61,9 @@ final class NbdExport extends BlockExport {
     /** The dirty bitmaps offered as qemu:dirty-bitmap:NAME contexts; busy while the export exists. */
     List<DirtyBitmap> bitmaps() { return bitmaps; }
 
-    /** Frees the bitmaps and tells the registry the export is gone. */
+    /** Frees the bitmaps (before the deletion event, so that they can be used after it) and tells the registry. */
     private void finish(ExportRegistry registry) {
-        for (DirtyBitmap b : bitmaps) b.setBusy(false);
+        releaseBitmaps.run();
         registry.finished(this);
     }
 
