@@ -452,6 +452,14 @@ public final class Qcow2Node extends BlockNode implements jsd.block.PersistentBi
         if (!isReadOnly() && !corrupt) {
             flush();
             bitmaps.store();
+            return;
+        }
+        for (jsd.block.DirtyBitmap b : dirtyBitmaps().list()) {
+            if (b.persistent() && !b.readOnly()) { // made in this session on an image it cannot write (as qsd says it)
+                System.err.println("jsd: Lost persistent bitmaps during inactivation of node '" + nodeName() + "': "
+                        + (corrupt ? "image is marked corrupt" : "No write access"));
+                break;
+            }
         }
     }
 
