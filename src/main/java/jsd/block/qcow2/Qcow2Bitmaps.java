@@ -101,6 +101,7 @@ final class Qcow2Bitmaps {
             b.setPersistent(true);
             if ((s.flags() & FLAG_IN_USE) != 0) {
                 b.setInconsistent(true);
+                b.setEnabled(false); // records nothing: it is only shown until someone removes it
             } else {
                 readData(s, size, b);
             }
@@ -233,8 +234,6 @@ final class Qcow2Bitmaps {
         if (persistent.isEmpty() && directory.isEmpty()) return;
         List<Stored> next = new ArrayList<>();
         List<long[]> frees = new ArrayList<>();
-        List<String> names = new ArrayList<>();
-        for (DirtyBitmap b : persistent) names.add(b.name());
         // entries jsd cannot use, and inconsistent ones, stay as they are; the others are rewritten
         for (Stored s : directory) {
             DirtyBitmap b = node.dirtyBitmaps().find(s.name());
