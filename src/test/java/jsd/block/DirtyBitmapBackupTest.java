@@ -121,6 +121,68 @@ class DirtyBitmapBackupTest {
         qmp.ok("blockdev-del", Map.of("node-name", "other"));
     }
 
+    /**
+     * Six contexts of thousands of extents each in one BLOCK_STATUS reply
+     * (more than one reply batch holds): every chunk arrives whole, capped
+     * at 8192 extents, the last one flagged done, and the connection goes on.
+     */
+    @Test
+    void manyFragmentedContextsInOneReply() throws Exception {
+        qmp.ok("blockdev-add", Map.of("driver", "null-co", "node-name", "frag", "size", 16 << 20));
+        List<String> names = List.of("f1", "f2", "f3", "f4");
+        qmp.ok("block-dirty-bitmap-add", Map.of("node", "frag", "name", "f1", "granularity", 512));
+        qmp.ok("block-export-add", Map.of("type", "nbd", "id", "frag", "node-name", "frag", "name", "frag",
+                "writable", true, "allocation-depth", true));
+        List<String> cmd = new ArrayList<>(List.of("qemu-io", "-f", "raw"));
+        for (long off = 0; off < (10 << 20); off += 1024) cmd.addAll(List.of("-c", "write " + off + " 512"));
+        cmd.add(uri("frag"));
+        Tools.run(dir, 300, cmd).expectOk();
+        qmp.ok("block-export-del", Map.of("id", "frag", "mode", "hard"));
+        qmp.expectEvent("BLOCK_EXPORT_DELETED", Duration.ofSeconds(10));
+        for (String n : names.subList(1, 4)) {
+            qmp.ok("block-dirty-bitmap-add", Map.of("node", "frag", "name", n, "granularity", 512));
+            qmp.ok("block-dirty-bitmap-merge", Map.of("node", "frag", "target", n, "bitmaps", List.of("f1")));
+        }
+        for (String n : names) qmp.ok("block-dirty-bitmap-disable", Map.of("node", "frag", "name", n));
+        qmp.ok("block-export-add", Map.of("type", "nbd", "id", "frag", "node-name", "frag", "name", "frag",
+                "allocation-depth", true, "bitmaps", names));
+        for (boolean extended : new boolean[] {true, false}) {
+            try (RawNbd c = RawNbd.connect(dir.resolve("nbd.sock")).start()) {
+                c.option(extended ? 11 : 8, new byte[0]);
+                assertEquals(1, c.optReply().type());
+                c.option(10, RawNbd.metaQuery("frag", "base:allocation", "qemu:allocation-depth", "qemu:dirty-bitmap:f1",
+                        "qemu:dirty-bitmap:f2", "qemu:dirty-bitmap:f3", "qemu:dirty-bitmap:f4"));
+                assertEquals(7, c.optReplies().size());
+                c.go("frag");
+                for (int round = 0; round < 2; round++) {
+                    if (extended) c.extendedRequest(0, 7, 1, 0, 16 << 20);
+                    else c.request(0, 7, 1, 0, 16 << 20);
+                    for (int ctx = 0; ctx < 6; ctx++) {
+                        RawNbd.Chunk ch = c.chunk();
+                        assertEquals(extended ? 6 : 5, ch.type());
+                        assertEquals(ctx == 5, ch.done(), "chunk " + ctx);
+                        ByteBuffer p = ByteBuffer.wrap(ch.payload());
+                        int id = p.getInt(0);
+                        int n = extended ? p.getInt(4) : (p.limit() - 4) / 8;
+                        if (id >= 2) { // a bitmap: alternating 512-byte runs, capped
+                            assertEquals(8192, n, "extents of context " + id);
+                            int step = extended ? 16 : 8, at = extended ? 8 : 4;
+                            for (int e = 0; e < n; e++) {
+                                long len = extended ? p.getLong(at + e * step) : p.getInt(at + e * step);
+                                long fl = extended ? p.getLong(at + e * step + 8) : p.getInt(at + e * step + 4);
+                                assertEquals(512, len);
+                                assertEquals(e % 2 == 0 ? 1 : 0, fl);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        qmp.ok("block-export-del", Map.of("id", "frag", "mode", "hard"));
+        qmp.expectEvent("BLOCK_EXPORT_DELETED", Duration.ofSeconds(10));
+        qmp.ok("blockdev-del", Map.of("node-name", "frag"));
+    }
+
     /** BLOCK_STATUS_EXT chunks for a bitmap context carry the same extents as the 32-bit ones. */
     @Test
     void bitmapContextWithExtendedHeaders() throws Exception {

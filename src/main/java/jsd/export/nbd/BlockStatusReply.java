@@ -27,9 +27,9 @@ final class BlockStatusReply {
     private int[] counts = new int[0];
     private int[] ids = new int[0];
 
-    /** Worst-case bytes of the reply for the given number of contexts. */
-    static int maxLength(int contexts, boolean extended) {
-        return contexts * ((extended ? 32 + 8 : 20 + 4) + MAX_EXTENTS * (extended ? 16 : 8));
+    /** Worst-case bytes of one context's chunk (each is appended to the reply batch on its own). */
+    static int maxChunkLength(boolean extended) {
+        return (extended ? 32 + 8 : 20 + 4) + MAX_EXTENTS * (extended ? 16 : 8);
     }
 
     private void ensure(int contexts) {
@@ -47,9 +47,10 @@ final class BlockStatusReply {
 
     /**
      * Computes all chunks first (so that a failure leaves nothing half
-     * written) and then appends them to b, one per context in id order.
+     * written) and then appends them to the reply batch, one per context in
+     * id order; with many contexts the batch may be sent between two chunks.
      */
-    void write(ReplyWriter out, ByteBuffer b, BlockNode node, List<DirtyBitmap> exported, MetaContexts.Selection sel,
+    void write(ReplyWriter out, BlockNode node, List<DirtyBitmap> exported, MetaContexts.Selection sel,
                long cookie, long offset, long length, boolean reqOne) throws IOException {
         int n = sel.count();
         ensure(n);
@@ -70,7 +71,10 @@ final class BlockStatusReply {
             k++;
         }
         boolean ext = out.extended();
-        for (int j = 0; j < k; j++) chunk(out, b, cookie, offset, ids[j], lengths[j], flags[j], counts[j], j == k - 1, ext);
+        for (int j = 0; j < k; j++) {
+            ByteBuffer b = out.batch(maxChunkLength(ext));
+            chunk(out, b, cookie, offset, ids[j], lengths[j], flags[j], counts[j], j == k - 1, ext);
+        }
     }
 
     /**
