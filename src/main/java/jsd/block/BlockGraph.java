@@ -41,7 +41,7 @@ public final class BlockGraph {
     public BlockNode add(ObjectNode options) throws IOException {
         if (!options.has("node-name")) throw QapiError.generic("'node-name' must be specified for the root node");
         boolean readOnly = options.has("read-only") && options.get("read-only").asBoolean();
-        return open(options, readOnly, true);
+        return open(options, readOnly, true, false);
     }
 
     public BlockNode find(String name) {
@@ -114,7 +114,9 @@ public final class BlockGraph {
         return "#block" + (autoNameCounter++) + String.format("%02d", ThreadLocalRandom.current().nextInt(100));
     }
 
-    private BlockNode open(ObjectNode options, boolean readOnly, boolean monitorOwned) throws IOException {
+    private BlockNode open(ObjectNode options, boolean readOnly, boolean monitorOwned, boolean parentUnmap) throws IOException {
+        // "discard" is inherited by implicitly opened children, as in QEMU
+        boolean unmap = options.has("discard") ? !options.get("discard").asText().equals("ignore") : parentUnmap;
         String name = options.has("node-name") ? options.get("node-name").asText() : null;
         if (name != null) {
             if (!NODE_NAME.matcher(name).matches()) throw QapiError.generic("Invalid node-name: '%s'", name);
@@ -138,7 +140,7 @@ public final class BlockGraph {
                 }
                 ObjectNode childOpts = (ObjectNode) ref;
                 boolean childRo = childOpts.has("read-only") ? childOpts.get("read-only").asBoolean() : readOnly;
-                BlockNode child = open(childOpts, childRo, false);
+                BlockNode child = open(childOpts, childRo, false, unmap);
                 owned.add(child);
                 return child;
             }
@@ -155,7 +157,7 @@ public final class BlockGraph {
                     image.put("driver", format);
                     image.set("file", file);
                 }
-                BlockNode node = open(image, ro, false);
+                BlockNode node = open(image, ro, false, unmap);
                 owned.add(node);
                 return node;
             }
@@ -173,6 +175,7 @@ public final class BlockGraph {
             throw ex;
         }
         node.setNodeName(name);
+        node.dirtyBitmaps().setRecordDiscards(unmap);
         Entry e = new Entry(node, monitorOwned);
         e.owned.addAll(owned);
         e.referenced.addAll(referenced);

@@ -22,6 +22,7 @@ public abstract class BlockNode {
     public static final int NO_FALLBACK = 4;
 
     private String nodeName;
+    private final DirtyBitmaps dirtyBitmaps = new DirtyBitmaps();
     private final boolean readOnly;
 
     protected BlockNode(boolean readOnly) {
@@ -46,13 +47,42 @@ public abstract class BlockNode {
     public abstract void read(long offset, ByteBuffer dst) throws IOException;
 
     /** Writes src.remaining() bytes at offset. flags: {@link #FUA}. */
-    public abstract void write(long offset, ByteBuffer src, int flags) throws IOException;
+    public final void write(long offset, ByteBuffer src, int flags) throws IOException {
+        int length = src.remaining();
+        try {
+            doWrite(offset, src, flags);
+        } finally {
+            dirtyBitmaps.mark(offset, length); // even a failed write may have changed the range
+        }
+    }
 
     /** Makes the range read as zeroes. flags: {@link #FUA}, {@link #MAY_UNMAP}, {@link #NO_FALLBACK}. */
-    public abstract void writeZeroes(long offset, long length, int flags) throws IOException;
+    public final void writeZeroes(long offset, long length, int flags) throws IOException {
+        try {
+            doWriteZeroes(offset, length, flags);
+        } finally {
+            dirtyBitmaps.mark(offset, length);
+        }
+    }
 
     /** Says the range is no longer needed; it may keep its data or read as anything afterwards. */
-    public abstract void discard(long offset, long length) throws IOException;
+    public final void discard(long offset, long length) throws IOException {
+        try {
+            doDiscard(offset, length);
+        } finally {
+            dirtyBitmaps.markDiscard(offset, length);
+        }
+    }
+
+    // The drivers' side of the three calls above, which record the change in the node's dirty bitmaps.
+    protected abstract void doWrite(long offset, ByteBuffer src, int flags) throws IOException;
+
+    protected abstract void doWriteZeroes(long offset, long length, int flags) throws IOException;
+
+    protected abstract void doDiscard(long offset, long length) throws IOException;
+
+    /** The node's dirty bitmaps (block-dirty-bitmap-*). */
+    public final DirtyBitmaps dirtyBitmaps() { return dirtyBitmaps; }
 
     /** Everything written so far reaches stable storage. */
     public abstract void flush() throws IOException;
@@ -66,8 +96,13 @@ public abstract class BlockNode {
     /** The backing node of a copy-on-write format, or null. */
     public BlockNode backing() { return null; }
 
-    /** Changes the size, for growable exports. */
-    public void truncate(long newSize) throws IOException {
+    /** Changes the size, for growable exports; dirty bitmaps follow (new space is clean). */
+    public final void truncate(long newSize) throws IOException {
+        doTruncate(newSize);
+        dirtyBitmaps.resize(size());
+    }
+
+    protected void doTruncate(long newSize) throws IOException {
         throw new BlockException(Errno.ENOTSUP, driver() + " cannot be resized");
     }
 

@@ -82,7 +82,7 @@ public final class FileNode extends BlockNode {
     }
 
     @Override
-    public void write(long offset, ByteBuffer src, int flags) throws IOException {
+    protected void doWrite(long offset, ByteBuffer src, int flags) throws IOException {
         checkWritable();
         if (direct) {
             directWrite(offset, src);
@@ -94,7 +94,7 @@ public final class FileNode extends BlockNode {
     }
 
     @Override
-    public void writeZeroes(long offset, long length, int flags) throws IOException {
+    protected void doWriteZeroes(long offset, long length, int flags) throws IOException {
         checkWritable();
         boolean done = false;
         if ((flags & MAY_UNMAP) != 0 && canPunch && offset + length <= channel.size()) {
@@ -122,7 +122,7 @@ public final class FileNode extends BlockNode {
     }
 
     @Override
-    public void discard(long offset, long length) throws IOException {
+    protected void doDiscard(long offset, long length) throws IOException {
         checkWritable();
         if (!canPunch) return;
         long end = Math.min(offset + length, channel.size());
@@ -151,7 +151,7 @@ public final class FileNode extends BlockNode {
     }
 
     @Override
-    public void truncate(long newSize) throws IOException {
+    protected void doTruncate(long newSize) throws IOException {
         checkWritable();
         long old = channel.size();
         if (newSize < old) channel.truncate(newSize);

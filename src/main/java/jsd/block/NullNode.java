@@ -43,11 +43,11 @@ public final class NullNode extends BlockNode {
         while (dst.hasRemaining()) dst.put((byte) 0);
     }
 
-    @Override public void write(long offset, ByteBuffer src, int flags) { delay(); src.position(src.limit()); }
+    @Override protected void doWrite(long offset, ByteBuffer src, int flags) { delay(); src.position(src.limit()); }
 
-    @Override public void writeZeroes(long offset, long length, int flags) { delay(); }
+    @Override protected void doWriteZeroes(long offset, long length, int flags) { delay(); }
 
-    @Override public void discard(long offset, long length) { }
+    @Override protected void doDiscard(long offset, long length) { }
 
     @Override public void flush() { }
 

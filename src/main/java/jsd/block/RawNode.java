@@ -47,19 +47,19 @@ public final class RawNode extends BlockNode {
     @Override public void read(long off, ByteBuffer dst) throws IOException { file.read(offset + off, dst); }
 
     @Override
-    public void write(long off, ByteBuffer src, int flags) throws IOException {
+    protected void doWrite(long off, ByteBuffer src, int flags) throws IOException {
         if (isReadOnly()) throw new BlockException(Errno.EPERM, "node is read-only");
         file.write(offset + off, src, flags);
     }
 
     @Override
-    public void writeZeroes(long off, long length, int flags) throws IOException {
+    protected void doWriteZeroes(long off, long length, int flags) throws IOException {
         if (isReadOnly()) throw new BlockException(Errno.EPERM, "node is read-only");
         file.writeZeroes(offset + off, length, flags);
     }
 
     @Override
-    public void discard(long off, long length) throws IOException {
+    protected void doDiscard(long off, long length) throws IOException {
         if (isReadOnly()) throw new BlockException(Errno.EPERM, "node is read-only");
         file.discard(offset + off, length);
     }
@@ -73,7 +73,7 @@ public final class RawNode extends BlockNode {
     }
 
     @Override
-    public void truncate(long newSize) throws IOException {
+    protected void doTruncate(long newSize) throws IOException {
         if (fixedSize >= 0 || offset != 0) throw new BlockException(Errno.ENOTSUP, "cannot resize a raw node with offset or size");
         file.truncate(newSize);
     }

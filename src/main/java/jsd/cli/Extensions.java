@@ -13,6 +13,7 @@ final class Extensions {
     static void install(Daemon daemon) {
         jsd.crypto.Crypto.install(daemon);
         jsd.block.qcow2.Qcow2Driver.install();
+        jsd.block.BitmapCommands.install(daemon);
         jsd.export.nbd.NbdCommands.install(daemon);
     }
 }

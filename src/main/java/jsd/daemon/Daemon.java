@@ -142,6 +142,7 @@ public final class Daemon {
             graph.delete(a.get("node-name").asText());
             return F.objectNode();
         });
+        commands.register("query-block", a -> F.arrayNode()); // no named backends in a storage daemon, as in qsd
         commands.register("query-named-block-nodes", a -> NodeInfo.list(graph, a.has("flat") && a.get("flat").asBoolean()));
         commands.register("object-add", a -> {
             objects.add(a);

@@ -55,6 +55,8 @@ final class NodeInfo {
         o.put("iops", 0);
         o.put("bps_wr", 0);
         o.put("write_threshold", 0);
+        com.fasterxml.jackson.databind.node.ArrayNode bitmaps = jsd.block.BitmapCommands.info(n);
+        if (bitmaps != null) o.set("dirty-bitmaps", bitmaps);
         o.put("encrypted", false);
         o.put("bps", 0);
         o.put("bps_rd", 0);

@@ -69,6 +69,9 @@ final class Qcow2Header {
     String backingFormat;     // null: not recorded (probe)
     String dataFile;          // external data file name extension, if any
     boolean hasBitmaps;
+    int bitmapsCount;           // the bitmaps extension: number, directory size and offset
+    long bitmapDirectorySize;
+    long bitmapDirectoryOffset;
     /** Feature names from the feature name table, keyed "type:bit". */
     final Map<String, String> featureNames = new HashMap<>();
 
@@ -140,7 +143,13 @@ final class Qcow2Header {
             switch (type) {
                 case EXT_BACKING_FORMAT -> backingFormat = string(b, data, len);
                 case EXT_DATA_FILE -> dataFile = string(b, data, len);
-                case EXT_BITMAPS -> hasBitmaps = true;
+                case EXT_BITMAPS -> {
+                    if (len < 24) throw invalid("Invalid qcow2 bitmaps extension");
+                    hasBitmaps = true;
+                    bitmapsCount = b.getInt(data);
+                    bitmapDirectorySize = b.getLong(data + 8);
+                    bitmapDirectoryOffset = b.getLong(data + 16);
+                }
                 case EXT_CRYPTO -> { } // only meaningful with crypt_method, which is refused
                 case EXT_FEATURE_TABLE -> {
                     for (int e = data; e + 48 <= data + len; e += 48) {

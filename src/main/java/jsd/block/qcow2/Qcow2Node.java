@@ -32,7 +32,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * No thread waits for flushLock or ioGuard's write side while it holds
  * ioGuard's read side: FUA flushes run after a request has let go.
  */
-public final class Qcow2Node extends BlockNode {
+public final class Qcow2Node extends BlockNode implements jsd.block.PersistentBitmaps {
     private static final ByteBuffer ZEROES = ByteBuffer.allocateDirect(1 << 20).asReadOnlyBuffer();
 
     final BlockNode file;
@@ -48,6 +48,7 @@ public final class Qcow2Node extends BlockNode {
     private final ReentrantLock meta = new ReentrantLock();
     private final MetadataWriteback writeback;
     private final AllocatingWrites allocs;
+    private final Qcow2Bitmaps bitmaps;
     private volatile long size;
     private volatile boolean corrupt;
 
@@ -65,14 +66,16 @@ public final class Qcow2Node extends BlockNode {
         this.unmapAllowed = unmapAllowed;
         this.writeback = new MetadataWriteback(file, map, alloc, meta, ioGuard, passDiscard);
         this.allocs = new AllocatingWrites(this, writeback, meta);
-        if (!readOnly && header.autoclear != 0) {
-            // jsd does not keep persistent bitmaps (or any other autoclear feature) up to
-            // date, so it clears their bits before writing, as the specification asks.
-            ByteBuffer b = ByteBuffer.allocate(8);
-            file.write(Qcow2Header.OFF_AUTOCLEAR, b, 0);
+        long unknownAutoclear = header.autoclear & ~Qcow2Header.AUTOCLEAR_BITMAPS;
+        if (!readOnly && unknownAutoclear != 0) {
+            // autoclear features other than bitmaps are not kept up to date by jsd,
+            // so their bits go before anything is written, as the specification asks
+            header.autoclear &= Qcow2Header.AUTOCLEAR_BITMAPS;
+            file.write(Qcow2Header.OFF_AUTOCLEAR, ByteBuffer.allocate(8).putLong(0, header.autoclear), 0);
             file.flush();
-            header.autoclear = 0;
         }
+        this.bitmaps = new Qcow2Bitmaps(this, meta, writeback);
+        bitmaps.load();
     }
 
     @Override public String driver() { return "qcow2"; }
@@ -150,7 +153,7 @@ public final class Qcow2Node extends BlockNode {
     // ---------------------------------------------------------------- write
 
     @Override
-    public void write(long offset, ByteBuffer src, int flags) throws IOException {
+    protected void doWrite(long offset, ByteBuffer src, int flags) throws IOException {
         checkWritable();
         ioGuard.readLock().lock();
         try {
@@ -209,7 +212,7 @@ public final class Qcow2Node extends BlockNode {
     // ---------------------------------------------------------------- zeroes and discard
 
     @Override
-    public void writeZeroes(long offset, long length, int flags) throws IOException {
+    protected void doWriteZeroes(long offset, long length, int flags) throws IOException {
         checkWritable();
         boolean unmap = (flags & MAY_UNMAP) != 0 && unmapAllowed;
         ioGuard.readLock().lock();
@@ -314,7 +317,7 @@ public final class Qcow2Node extends BlockNode {
 
 
     @Override
-    public void discard(long offset, long length) throws IOException {
+    protected void doDiscard(long offset, long length) throws IOException {
         checkWritable();
         if (!unmapAllowed) return; // discard=ignore: the request is only a hint
         ioGuard.readLock().lock();
@@ -407,7 +410,7 @@ public final class Qcow2Node extends BlockNode {
     // ---------------------------------------------------------------- resize, close, describe
 
     @Override
-    public void truncate(long newSize) throws IOException {
+    protected void doTruncate(long newSize) throws IOException {
         checkWritable();
         if (newSize % 512 != 0) throw new BlockException(Errno.EINVAL, "The new size must be a multiple of 512");
         long old;
@@ -446,7 +449,26 @@ public final class Qcow2Node extends BlockNode {
 
     @Override
     public void close() throws IOException {
-        if (!isReadOnly() && !corrupt) flush();
+        if (!isReadOnly() && !corrupt) {
+            flush();
+            bitmaps.store();
+            return;
+        }
+        for (jsd.block.DirtyBitmap b : dirtyBitmaps().list()) {
+            if (b.persistent() && !b.readOnly()) { // made in this session on an image it cannot write (as qsd says it)
+                System.err.println("jsd: Lost persistent bitmaps during inactivation of node '" + nodeName() + "': "
+                        + (corrupt ? "image is marked corrupt" : "No write access"));
+                break;
+            }
+        }
+    }
+
+    @Override
+    public void checkCanStore(String name, long granularity) { bitmaps.checkCanStore(name, granularity, nodeName()); }
+
+    @Override
+    public void removeStored(jsd.block.DirtyBitmap bitmap) throws IOException {
+        if (!isReadOnly() && !corrupt) bitmaps.remove(bitmap.name());
     }
 
     private void checkWritable() throws BlockException {
@@ -491,6 +513,18 @@ public final class Qcow2Node extends BlockNode {
         d.put("compat", header.compatString());
         d.put("compression-type", header.compressionName()); // QEMU names it for version 2 images too
         if (header.version >= 3) d.put("lazy-refcounts", (header.compatible & Qcow2Header.COMPAT_LAZY_REFCOUNTS) != 0);
+        List<Qcow2Bitmaps.Stored> stored = bitmaps.stored();
+        if (!stored.isEmpty()) { // as in the image, like qemu-img info shows them
+            com.fasterxml.jackson.databind.node.ArrayNode list = d.putArray("bitmaps");
+            for (Qcow2Bitmaps.Stored b : stored) {
+                ObjectNode o = list.addObject();
+                com.fasterxml.jackson.databind.node.ArrayNode flags = o.putArray("flags");
+                if ((b.flags() & Qcow2Bitmaps.FLAG_IN_USE) != 0) flags.add("in-use");
+                if ((b.flags() & Qcow2Bitmaps.FLAG_AUTO) != 0) flags.add("auto");
+                o.put("name", b.name());
+                o.put("granularity", 1L << b.granularityBits());
+            }
+        }
         d.put("refcount-bits", alloc.refcountBits());
         if (header.version >= 3) {
             d.put("corrupt", (header.incompatible & Qcow2Header.INCOMPAT_CORRUPT) != 0);

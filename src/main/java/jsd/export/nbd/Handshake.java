@@ -281,10 +281,10 @@ final class Handshake {
         boolean list = opt == NBD_OPT_LIST_META_CONTEXT;
         MetaContexts.Selection s = MetaContexts.match(export, queries, list);
         if (!list) contexts = s;
-        for (MetaContexts.Context c : MetaContexts.contexts(s)) {
+        for (MetaContexts.Context c : MetaContexts.contexts(export, s)) {
             byte[] n = utf8(c.name());
             ByteBuffer b = ByteBuffer.allocate(4 + n.length);
-            b.putInt(c.id()).put(n).flip();
+            b.putInt(list ? 0 : c.id()).put(n).flip(); // ids mean something only after SET; QEMU sends 0 for LIST
             reply(opt, NBD_REP_META_CONTEXT, b);
         }
         reply(opt, NBD_REP_ACK, null);

@@ -3,7 +3,9 @@ package jsd.export.nbd;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import jsd.block.BitmapCommands;
 import jsd.block.BlockNode;
+import jsd.block.DirtyBitmap;
 import jsd.crypto.Crypto;
 import jsd.daemon.Daemon;
 import jsd.export.BlockExport;
@@ -12,6 +14,8 @@ import jsd.qapi.QapiError;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 
@@ -163,16 +167,58 @@ public final class NbdCommands {
             throw QapiError.generic("description '%s' too long", description);
         }
         if (server.hasExport(name)) throw QapiError.generic("NBD server already has export named '%s'", name);
-        JsonNode bitmaps = options.get("bitmaps");
-        if (bitmaps != null && !bitmaps.isEmpty()) {
-            JsonNode b = bitmaps.get(0);
-            String bn = b.isTextual() ? b.asText() : b.path("name").asText();
-            throw QapiError.generic("Bitmap '%s' is not found", bn);
-        }
+        boolean writable = options.has("writable") && options.get("writable").asBoolean();
+        List<BlockNode> owners = new ArrayList<>();
+        List<DirtyBitmap> bitmaps = exportedBitmaps(options.get("bitmaps"), node, writable, owners);
         boolean depth = options.has("allocation-depth") && options.get("allocation-depth").asBoolean();
-        NbdExport e = new NbdExport(options, node, server, name, description, depth);
+        NbdExport e = new NbdExport(options, node, server, name, description, depth, bitmaps,
+                () -> releaseBitmaps(bitmaps, owners));
         server.addExport(e);
+        // the nodes holding the bitmaps stay until the export is gone (qsd 7.2 lets them go and then aborts)
+        for (BlockNode owner : owners) daemon.graph().addUser(owner);
+        for (DirtyBitmap b : bitmaps) b.setBusy(true);
         return e;
+    }
+
+    private void releaseBitmaps(List<DirtyBitmap> bitmaps, List<BlockNode> owners) {
+        daemon.lock().lock(); // the graph changes only under the daemon lock
+        try {
+            for (DirtyBitmap b : bitmaps) b.setBusy(false);
+            for (BlockNode owner : owners) daemon.graph().removeUser(owner);
+        } finally {
+            daemon.lock().unlock();
+        }
+    }
+
+    /**
+     * Resolves the "bitmaps" option as qsd 7.2 does: a plain name is looked
+     * for on the node and then down its backing chain; {node, name} may
+     * name any node. All are checked before any becomes busy.
+     */
+    private List<DirtyBitmap> exportedBitmaps(JsonNode refs, BlockNode node, boolean writable, List<BlockNode> owners) {
+        List<DirtyBitmap> out = new ArrayList<>();
+        if (refs == null) return out;
+        for (JsonNode ref : refs) {
+            DirtyBitmap bm;
+            if (ref.isTextual()) {
+                String name = ref.asText();
+                BlockNode owner = node;
+                bm = null;
+                while (owner != null && (bm = owner.dirtyBitmaps().find(name)) == null) owner = owner.backing();
+                if (bm == null) throw QapiError.generic("Bitmap '%s' is not found", name);
+                // a read-only export of a bitmap that still records writes to its node would go stale
+                if (!writable && !owner.isReadOnly() && bm.enabled()) {
+                    throw QapiError.generic("Enabled bitmap '%s' incompatible with readonly export", name);
+                }
+                owners.add(owner);
+            } else {
+                bm = BitmapCommands.lookup(daemon.graph(), ref.get("node").asText(), ref.get("name").asText());
+                owners.add(daemon.graph().find(ref.get("node").asText()));
+            }
+            BitmapCommands.check(bm, false);
+            out.add(bm);
+        }
+        return out;
     }
 
     // ---- deprecated nbd-server-add / nbd-server-remove ----

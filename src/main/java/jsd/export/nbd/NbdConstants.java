@@ -92,6 +92,8 @@ final class NbdConstants {
     static final int NBD_REPLY_TYPE_ERROR_OFFSET = (1 << 15) | 2;
 
     static final int NBD_STATE_HOLE = 1;
+    /** qemu:dirty-bitmap:* contexts: the range changed since the bitmap was last cleared. */
+    static final int NBD_STATE_DIRTY = 1;
     static final int NBD_STATE_ZERO = 2;
 
     // ---- error values ----

@@ -2,6 +2,7 @@ package jsd.export.nbd;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import jsd.block.BlockNode;
+import jsd.block.DirtyBitmap;
 import jsd.export.BlockExport;
 import jsd.export.ExportRegistry;
 
@@ -23,6 +24,8 @@ final class NbdExport extends BlockExport {
     private final String name;
     private final String description;
     private final boolean allocationDepth;
+    private final List<DirtyBitmap> bitmaps;
+    private final Runnable releaseBitmaps;
     private final int flags;
     private final Set<ClientSession> clients = new LinkedHashSet<>();
     private ExportRegistry finishing; // set once shutdown was requested
@@ -30,8 +33,10 @@ final class NbdExport extends BlockExport {
     private final long sequence = SEQUENCE.incrementAndGet();
 
     NbdExport(ObjectNode options, BlockNode node, NbdServer server, String name, String description,
-              boolean allocationDepth) {
+              boolean allocationDepth, List<DirtyBitmap> bitmaps, Runnable releaseBitmaps) {
         super(options, node);
+        this.bitmaps = List.copyOf(bitmaps);
+        this.releaseBitmaps = releaseBitmaps;
         this.server = server;
         this.name = name;
         this.description = description;
@@ -53,6 +58,15 @@ final class NbdExport extends BlockExport {
 
     boolean allocationDepth() { return allocationDepth; }
 
+    /** The dirty bitmaps offered as qemu:dirty-bitmap:NAME contexts; busy while the export exists. */
+    List<DirtyBitmap> bitmaps() { return bitmaps; }
+
+    /** Frees the bitmaps (before the deletion event, so that they can be used after it) and tells the registry. */
+    private void finish(ExportRegistry registry) {
+        releaseBitmaps.run();
+        registry.finished(this);
+    }
+
     NbdServer server() { return server; }
 
     /** Transmission flags; DF is added per connection when structured replies are on. */
@@ -71,7 +85,7 @@ final class NbdExport extends BlockExport {
             if (!clients.remove(c)) return;
             done = clients.isEmpty() ? finishing : null;
         }
-        if (done != null) done.finished(this);
+        if (done != null) finish(done);
     }
 
     @Override
@@ -88,6 +102,6 @@ final class NbdExport extends BlockExport {
             toClose = hard ? new ArrayList<>(clients) : List.of();
         }
         for (ClientSession c : toClose) c.close();
-        if (idle) registry.finished(this);
+        if (idle) finish(registry);
     }
 }

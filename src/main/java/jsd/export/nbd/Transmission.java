@@ -332,9 +332,8 @@ final class Transmission {
             error(cookie, offset, NBD_EINVAL, length == 0 ? "need non-zero length" : "operation past the end of the export");
             return;
         }
-        ByteBuffer b = out.batch(BlockStatusReply.maxLength(sel.count(), extended));
         try {
-            blockStatus.write(out, b, node, sel, cookie, offset, length, (flags & NBD_CMD_FLAG_REQ_ONE) != 0);
+            blockStatus.write(out, node, export.bitmaps(), sel, cookie, offset, length, (flags & NBD_CMD_FLAG_REQ_ONE) != 0);
         } catch (IOException e) {
             error(cookie, offset, SlowRequests.errnoOf(e), SlowRequests.messageOf(e));
         }
