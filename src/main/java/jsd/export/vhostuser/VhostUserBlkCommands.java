@@ -1,0 +1,52 @@
+package jsd.export.vhostuser;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import jsd.block.BlockNode;
+import jsd.daemon.Daemon;
+import jsd.export.BlockExport;
+import jsd.net.SocketAddresses;
+import jsd.qapi.QapiError;
+
+import java.io.IOException;
+import java.nio.channels.ServerSocketChannel;
+import java.util.List;
+
+/**
+ * The "vhost-user-blk" export type of block-export-add and --export.
+ * Option checks and messages are qemu-storage-daemon 7.2's, in its order.
+ */
+public final class VhostUserBlkCommands {
+    private static final long MIN_BLOCK_SIZE = 512;
+    private static final long MAX_BLOCK_SIZE = 2 * 1024 * 1024;
+
+    private VhostUserBlkCommands() {}
+
+    /** Wires the export type into the daemon (called from jsd.cli.Extensions). */
+    public static void install(Daemon daemon) {
+        daemon.exports().registerDriver("vhost-user-blk", VhostUserBlkCommands::create);
+    }
+
+    private static BlockExport create(ObjectNode options, BlockNode node) throws IOException {
+        String id = options.get("id").asText();
+        long lbs = options.has("logical-block-size") ? options.get("logical-block-size").asLong() : 512;
+        // qemu-storage-daemon takes 0 as "unset" here and then divides by it; jsd uses the default
+        if (lbs == 0) lbs = 512;
+        if (lbs < MIN_BLOCK_SIZE || lbs > MAX_BLOCK_SIZE) {
+            throw QapiError.generic("Property %s.logical-block-size doesn't take value %s (minimum: %d, maximum: %d)",
+                    id, Long.toUnsignedString(lbs), MIN_BLOCK_SIZE, MAX_BLOCK_SIZE);
+        }
+        if (Long.bitCount(lbs) != 1) {
+            throw QapiError.generic("Property %s.logical-block-size doesn't take value '%d', it's not a power of 2", id, lbs);
+        }
+        int queues = options.has("num-queues") ? options.get("num-queues").asInt() : 1;
+        if (queues == 0) throw QapiError.generic("num-queues must be greater than 0");
+        JsonNode addr = options.get("addr");
+        String type = addr.get("type").asText();
+        if (!type.equals("unix") && !type.equals("fd")) {
+            throw QapiError.generic("Only socket address types 'unix' and 'fd' are supported");
+        }
+        List<ServerSocketChannel> listeners = SocketAddresses.listen(addr);
+        return new VhostUserBlkExport(options, node, (int) lbs, queues, listeners.getFirst());
+    }
+}
