@@ -30,6 +30,14 @@ public final class FdPassing {
                     ValueLayout.JAVA_INT));
     private static final MethodHandle SHUTDOWN = Libc.fn("shutdown",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+    private static final MethodHandle ACCEPT4 = Libc.fn("accept4",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
+                    ValueLayout.JAVA_INT));
+    private static final MethodHandle GETSOCKOPT = Libc.fn("getsockopt",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                    ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+    private static final MethodHandle GETSOCKNAME = Libc.fn("getsockname",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
     private static final MethodHandle CLOSE = Libc.fn("close",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
 
@@ -121,12 +129,12 @@ public final class FdPassing {
     }
 
     /**
-     * The descriptor number behind a connected socket channel, for
+     * The descriptor number behind a socket channel, for
      * {@link #receive}. The JDK does not publish it; the launcher opens
      * sun.nio.ch and java.io to this code (see the jar's manifest). The
      * channel keeps owning the descriptor and closes it.
      */
-    public static int fd(java.nio.channels.SocketChannel channel) {
+    public static int fd(java.nio.channels.Channel channel) {
         try {
             java.lang.reflect.Field f = channel.getClass().getDeclaredField("fd");
             f.setAccessible(true);
@@ -135,6 +143,64 @@ public final class FdPassing {
             return n.getInt(f.get(channel));
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException("cannot find a socket channel's descriptor", e);
+        }
+    }
+
+    private static final int SOCK_CLOEXEC = 0x80000;
+    private static final int SO_TYPE = 3;
+    private static final int SOCK_STREAM = 1;
+    private static final int AF_UNIX = 1;
+
+    /**
+     * accept4(2) on a listening socket: the new connection's descriptor
+     * (blocking, close-on-exec), or -1 when none is pending (a
+     * non-blocking listener; wait with poll first).
+     */
+    public static int accept(int listener) throws SysException {
+        MemorySegment cap = Libc.CAPTURE_SEG.get();
+        try {
+            while (true) {
+                int r = (int) ACCEPT4.invokeExact(cap, listener, MemorySegment.NULL, MemorySegment.NULL, SOCK_CLOEXEC);
+                if (r >= 0) return r;
+                int e = Libc.errno(cap);
+                if (e == EINTR || e == 103 /* ECONNABORTED */) continue;
+                if (e == Errno.EAGAIN) return -1;
+                throw new SysException(e, "accept: " + Errno.describe(e));
+            }
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** Whether fd is an open stream socket. */
+    public static boolean isStreamSocket(int fd) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(4, 4);
+            MemorySegment len = a.allocate(4, 4);
+            len.set(ValueLayout.JAVA_INT, 0, 4);
+            int r = (int) GETSOCKOPT.invokeExact(Libc.CAPTURE_SEG.get(), fd, SOL_SOCKET, SO_TYPE, v, len);
+            return r == 0 && v.get(ValueLayout.JAVA_INT, 0) == SOCK_STREAM;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** The file system path a unix socket is bound to, or null (another family, abstract, unnamed). */
+    public static String unixPath(int fd) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment addr = a.allocate(112, 8); // struct sockaddr_un, and a NUL after it
+            MemorySegment len = a.allocate(4, 4);
+            len.set(ValueLayout.JAVA_INT, 0, 110);
+            int r = (int) GETSOCKNAME.invokeExact(Libc.CAPTURE_SEG.get(), fd, addr, len);
+            int n = len.get(ValueLayout.JAVA_INT, 0);
+            if (r != 0 || addr.get(ValueLayout.JAVA_SHORT, 0) != AF_UNIX || n <= 2 || addr.get(ValueLayout.JAVA_BYTE, 2) == 0) {
+                return null;
+            }
+            return addr.asSlice(2, 109).getString(0);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
         }
     }
 

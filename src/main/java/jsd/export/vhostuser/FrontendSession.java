@@ -7,7 +7,6 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.SocketChannel;
 import java.util.concurrent.CountDownLatch;
 
 import static jsd.export.vhostuser.VhostUser.*;
@@ -23,7 +22,6 @@ import static jsd.export.vhostuser.VhostUser.*;
 final class FrontendSession implements Runnable {
     private final VhostUserBlkExport export;
     private final BlkDevice device;
-    private final SocketChannel socket;
     private final int fd;
     private final Virtqueue[] queues;
     private final BlkRequests requests;
@@ -35,10 +33,9 @@ final class FrontendSession implements Runnable {
     private long protocolFeatures;
     private GuestMemory memory;
 
-    FrontendSession(VhostUserBlkExport export, BlkDevice device, SocketChannel socket, int fd) {
+    FrontendSession(VhostUserBlkExport export, BlkDevice device, int fd) {
         this.export = export;
         this.device = device;
-        this.socket = socket;
         this.fd = fd;
         this.queues = new Virtqueue[device.numQueues];
         this.requests = new BlkRequests(device);
@@ -86,11 +83,7 @@ final class FrontendSession implements Runnable {
         memory = null;
         synchronized (this) {
             socketClosed = true;
-            try {
-                socket.close();
-            } catch (IOException ignored) {
-                // closing anyway
-            }
+            FdPassing.close(fd);
         }
     }
 

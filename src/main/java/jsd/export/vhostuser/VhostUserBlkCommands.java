@@ -7,6 +7,7 @@ import jsd.daemon.Daemon;
 import jsd.export.BlockExport;
 import jsd.net.SocketAddresses;
 import jsd.qapi.QapiError;
+import jsd.sys.FdPassing;
 
 import java.io.IOException;
 import java.nio.channels.ServerSocketChannel;
@@ -46,7 +47,22 @@ public final class VhostUserBlkCommands {
         if (!type.equals("unix") && !type.equals("fd")) {
             throw QapiError.generic("Only socket address types 'unix' and 'fd' are supported");
         }
-        List<ServerSocketChannel> listeners = SocketAddresses.listen(addr);
-        return new VhostUserBlkExport(options, node, (int) lbs, queues, listeners.getFirst());
+        FrontendListener listener;
+        if (type.equals("fd")) {
+            String str = addr.get("str").asText();
+            int fd;
+            try {
+                fd = Integer.parseInt(str);
+            } catch (NumberFormatException e) {
+                // qemu-storage-daemon looks names up among the monitor's fds, which it never has
+                throw QapiError.generic("Unable to parse FD number %s", str);
+            }
+            if (fd < 0 || !FdPassing.isStreamSocket(fd)) throw QapiError.generic("File descriptor '%s' is not a socket", str);
+            listener = FrontendListener.inherited(fd);
+        } else {
+            List<ServerSocketChannel> listeners = SocketAddresses.listen(addr);
+            listener = FrontendListener.of(listeners.getFirst());
+        }
+        return new VhostUserBlkExport(options, node, (int) lbs, queues, listener);
     }
 }

@@ -4,12 +4,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import jsd.block.BlockNode;
 import jsd.export.BlockExport;
 import jsd.export.ExportRegistry;
-import jsd.net.SocketAddresses;
 import jsd.sys.FdPassing;
-
-import java.io.IOException;
-import java.nio.channels.ServerSocketChannel;
-import java.nio.channels.SocketChannel;
+import jsd.sys.SysException;
 
 /**
  * A vhost-user-blk export: a unix socket on which one front-end at a time
@@ -24,12 +20,12 @@ final class VhostUserBlkExport extends BlockExport {
     private static final long END_WAIT_MS = 5_000;
 
     private final BlkDevice device;
-    private final ServerSocketChannel listener;
+    private final FrontendListener listener;
     private final Thread acceptor;
     private FrontendSession session;      // guarded by this
     private ExportRegistry finishing;     // guarded by this; set once shutdown was requested
 
-    VhostUserBlkExport(ObjectNode options, BlockNode node, int logicalBlockSize, int numQueues, ServerSocketChannel listener) {
+    VhostUserBlkExport(ObjectNode options, BlockNode node, int logicalBlockSize, int numQueues, FrontendListener listener) {
         super(options, node);
         this.device = new BlkDevice(node, writable(), writethrough(), logicalBlockSize, numQueues);
         this.listener = listener;
@@ -38,31 +34,29 @@ final class VhostUserBlkExport extends BlockExport {
     }
 
     private void acceptLoop() {
-        while (true) {
-            SocketChannel c;
-            try {
-                c = listener.accept();
-            } catch (IOException e) {
-                return; // the listener was closed: the export is going away
-            }
-            FrontendSession s;
-            synchronized (this) {
-                if (finishing != null) {
-                    closeQuietly(c);
+        try {
+            while (true) {
+                int c;
+                try {
+                    c = listener.accept();
+                } catch (SysException e) {
+                    System.err.println("jsd: vhost-user-blk export '" + id() + "': accept failed: " + e.getMessage());
                     return;
                 }
-                s = new FrontendSession(this, device, c, FdPassing.fd(c));
-                session = s;
+                if (c < 0) return; // the listener was closed: the export is going away
+                FrontendSession s;
+                synchronized (this) {
+                    if (finishing != null) {
+                        FdPassing.close(c);
+                        return;
+                    }
+                    s = new FrontendSession(this, device, c);
+                    session = s;
+                }
+                s.run(); // one front-end at a time; the next waits in the listen backlog
             }
-            s.run(); // one front-end at a time
-        }
-    }
-
-    private static void closeQuietly(SocketChannel c) {
-        try {
-            c.close();
-        } catch (IOException ignored) {
-            // nothing to save
+        } finally {
+            listener.release();
         }
     }
 
@@ -88,12 +82,7 @@ final class VhostUserBlkExport extends BlockExport {
             finishing = registry;
             s = session;
         }
-        try {
-            listener.close();
-        } catch (IOException ignored) {
-            // closing anyway
-        }
-        SocketAddresses.unlinkIfUnix(listener);
+        listener.close();
         if (s != null) {
             s.close();
             boolean ended;

@@ -3,6 +3,7 @@ package jsd.export.vhostuser;
 import com.fasterxml.jackson.databind.JsonNode;
 import jsd.testing.JsdProcess;
 import jsd.testing.QmpClient;
+import jsd.testing.Tools;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -108,6 +109,29 @@ class VhostUserOptionsTest {
             assertFalse(Files.exists(jsd.dir().resolve("b.sock")));
         }
         assertTrue(differences.isEmpty(), String.join("\n", differences));
+    }
+
+    @Test
+    void inheritedListeningSocket() throws Exception {
+        Path sock = work.resolve("fd.sock");
+        Tools.Output o = Tools.run(work, 120, List.of("python3",
+                JsdProcess.HOME.resolve("src/test/resources/vhostuser/inherited_fd.py").toString(), sock.toString(),
+                JsdProcess.HOME.resolve("jsd").toString(), "--blockdev", "file,node-name=f,filename=" + work.resolve("rw.img"),
+                "--export", "vhost-user-blk,id=v,node-name=f,addr.type=fd,addr.str=3"));
+        assertEquals(0, o.exitCode(), o.stdout() + o.stderr());
+        assertTrue(o.stdout().contains("socket file removed True"), o.stdout());
+    }
+
+    @Test
+    void badDescriptorsOnTheCommandLineLikeTheReference() throws Exception {
+        for (String str : List.of("abc", "55", "-1", "0")) {
+            String[] args = {"--blockdev", "file,node-name=f,filename=" + work.resolve("rw.img"),
+                    "--export", "vhost-user-blk,id=v,node-name=f,addr.type=fd,addr.str=" + str};
+            JsdProcess.Result q = JsdProcess.runReference(args);
+            JsdProcess.Result j = JsdProcess.run(args);
+            assertEquals(q.exitCode(), j.exitCode(), str);
+            assertEquals(q.output().replace("qemu-storage-daemon: ", "jsd: "), j.output(), str);
+        }
     }
 
     static List<String> sorted(JsonNode list) {
