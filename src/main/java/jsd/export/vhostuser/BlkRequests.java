@@ -20,14 +20,40 @@ import static jsd.export.vhostuser.VhostUser.*;
  * or address, UNSUPP for an unknown type or flag.
  */
 final class BlkRequests {
-    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED;
-    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED;
     /** ByteBuffer views are limited to 2 GiB; guest buffers may be up to 4 GiB. */
     private static final long VIEW_MAX = 1L << 30;
 
+    /**
+     * A request in more pieces than this goes through one buffer: one
+     * system call and a copy per piece beat one system call per piece
+     * (Linux sends a 512 KiB read as 126 separate 4 KiB guest pages).
+     */
+    private static final int DIRECT_SEGMENTS_MAX = 4;
+    private static final int BOUNCE_SIZE = 1 << 20;
+    private static final int BOUNCE_POOLED = 16;
+
     private final BlkDevice device;
+    private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> bounces = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final java.util.concurrent.atomic.AtomicInteger pooled = new java.util.concurrent.atomic.AtomicInteger();
 
     BlkRequests(BlkDevice device) { this.device = device; }
+
+    private ByteBuffer takeBounce() {
+        ByteBuffer b = bounces.poll();
+        if (b != null) {
+            pooled.decrementAndGet();
+            return b;
+        }
+        return ByteBuffer.allocateDirect(BOUNCE_SIZE);
+    }
+
+    private void giveBounce(ByteBuffer b) {
+        if (pooled.incrementAndGet() <= BOUNCE_POOLED) {
+            bounces.add(b);
+        } else {
+            pooled.decrementAndGet(); // dropped: the garbage collector frees it
+        }
+    }
 
     /** Executes the request and writes its status; returns the used length (bytes written to the guest). */
     int run(DescriptorChain chain) {
@@ -67,10 +93,26 @@ final class BlkRequests {
                     long len = total(in);
                     long offset = range(sector, len);
                     if (offset < 0) return VIRTIO_BLK_S_IOERR;
-                    for (MemorySegment b : in) {
-                        for (ByteBuffer v : views(b)) {
-                            device.node.read(offset, v);
-                            offset += v.capacity();
+                    if (in.size() > DIRECT_SEGMENTS_MAX && len <= BOUNCE_SIZE) {
+                        ByteBuffer bounce = takeBounce();
+                        try {
+                            bounce.clear().limit((int) len);
+                            device.node.read(offset, bounce);
+                            MemorySegment src = MemorySegment.ofBuffer(bounce.clear());
+                            long at = 0;
+                            for (MemorySegment b : in) {
+                                MemorySegment.copy(src, at, b, 0, b.byteSize());
+                                at += b.byteSize();
+                            }
+                        } finally {
+                            giveBounce(bounce);
+                        }
+                    } else {
+                        for (MemorySegment b : in) {
+                            for (ByteBuffer v : views(b)) {
+                                device.node.read(offset, v);
+                                offset += v.capacity();
+                            }
                         }
                     }
                     written[0] = (int) Math.min(len, Integer.MAX_VALUE);
@@ -82,10 +124,25 @@ final class BlkRequests {
                     long offset = range(sector, len);
                     if (offset < 0) return VIRTIO_BLK_S_IOERR;
                     int flags = device.writeCache ? 0 : BlockNode.FUA;
-                    for (MemorySegment b : out) {
-                        for (ByteBuffer v : views(b)) {
-                            device.node.write(offset, v, flags);
-                            offset += v.capacity();
+                    if (out.size() > DIRECT_SEGMENTS_MAX && len <= BOUNCE_SIZE) {
+                        ByteBuffer bounce = takeBounce();
+                        try {
+                            MemorySegment dst = MemorySegment.ofBuffer(bounce.clear());
+                            long at = 0;
+                            for (MemorySegment b : out) {
+                                MemorySegment.copy(b, 0, dst, at, b.byteSize());
+                                at += b.byteSize();
+                            }
+                            device.node.write(offset, bounce.limit((int) len), flags);
+                        } finally {
+                            giveBounce(bounce);
+                        }
+                    } else {
+                        for (MemorySegment b : out) {
+                            for (ByteBuffer v : views(b)) {
+                                device.node.write(offset, v, flags);
+                                offset += v.capacity();
+                            }
                         }
                     }
                     return VIRTIO_BLK_S_OK;

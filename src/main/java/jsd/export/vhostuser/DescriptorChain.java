@@ -21,12 +21,12 @@ record DescriptorChain(int head, List<MemorySegment> readable, List<MemorySegmen
     private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED;
     private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED;
     private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    /** Merged buffers stay below 1 GiB (ByteBuffer views are int-sized). */
+    private static final long MERGE_MAX = 1L << 30;
 
     static DescriptorChain walk(MemorySegment descTable, int queueSize, int head, GuestMemory memory, boolean indirectAllowed)
             throws RingError {
-        List<MemorySegment> readable = new ArrayList<>(4);
-        List<MemorySegment> writable = new ArrayList<>(4);
-        boolean bad = false;
+        Gather g = new Gather(memory);
         MemorySegment table = descTable;
         int tableSize = queueSize;
         boolean inIndirect = false;
@@ -58,17 +58,55 @@ record DescriptorChain(int head, List<MemorySegment> readable, List<MemorySegmen
                 steps = 0;
                 continue;
             }
-            MemorySegment buffer = length == 0 ? null : memory.guest(address, length);
-            if (length != 0 && buffer == null) bad = true;
-            if ((flags & VRING_DESC_F_WRITE) != 0) {
-                if (length != 0 || buffer != null) writable.add(buffer);
-            } else {
-                if (!writable.isEmpty()) throw new RingError("device-readable descriptor after a writable one");
-                if (length != 0) readable.add(buffer);
-            }
+            boolean write = (flags & VRING_DESC_F_WRITE) != 0;
+            if (!write && g.sawWritable) throw new RingError("device-readable descriptor after a writable one");
+            g.add(address, length, write);
             if ((flags & VRING_DESC_F_NEXT) == 0) break;
             index = next;
         }
-        return new DescriptorChain(head, readable, writable, bad);
+        g.flush();
+        return new DescriptorChain(head, g.readable, g.writable, g.bad);
+    }
+
+    /**
+     * Collects the buffers, merging descriptors that continue one another
+     * in guest memory (a guest's pages are often contiguous): one segment,
+     * hence one system call, instead of one per page.
+     */
+    private static final class Gather {
+        final GuestMemory memory;
+        final List<MemorySegment> readable = new ArrayList<>(4);
+        final List<MemorySegment> writable = new ArrayList<>(4);
+        boolean bad;
+        boolean sawWritable;
+        long start;
+        long length;
+        boolean write;
+
+        Gather(GuestMemory memory) { this.memory = memory; }
+
+        void add(long address, long len, boolean w) {
+            if (w) sawWritable = true;
+            if (len == 0) return;
+            if (length > 0 && w == write && start + length == address && length + len <= MERGE_MAX) {
+                MemorySegment merged = memory.guest(start, length + len);
+                if (merged != null) {
+                    length += len;
+                    return;
+                }
+            }
+            flush();
+            start = address;
+            length = len;
+            write = w;
+        }
+
+        void flush() {
+            if (length == 0) return;
+            MemorySegment s = memory.guest(start, length);
+            if (s == null) bad = true;
+            (write ? writable : readable).add(s);
+            length = 0;
+        }
     }
 }

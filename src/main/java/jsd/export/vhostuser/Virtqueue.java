@@ -245,22 +245,32 @@ final class Virtqueue {
             DescriptorChain chain = DescriptorChain.walk(desc, size, head, memory, indirect);
             lastAvail = (lastAvail + 1) & 0xffff;
             slots.acquireUninterruptibly();
+            boolean alone;
             lock.lock();
             try {
+                alone = inFlight == 0 && availIdx == lastAvail;
                 inFlight++;
             } finally {
                 lock.unlock();
             }
-            Thread.ofVirtual().start(() -> {
-                int len = 0;
-                try {
-                    len = requests.run(chain);
-                } catch (RuntimeException e) {
-                    System.err.println("jsd: vhost-user: " + name + ": request failed: " + e);
-                } finally {
-                    complete(head, len);
-                }
-            });
+            if (alone) {
+                // the only request (queue depth 1): handing it to a virtual thread costs more
+                // than it saves; a kick meanwhile stays counted in the eventfd
+                execute(chain);
+            } else {
+                Thread.ofVirtual().start(() -> execute(chain));
+            }
+        }
+    }
+
+    private void execute(DescriptorChain chain) {
+        int len = 0;
+        try {
+            len = requests.run(chain);
+        } catch (RuntimeException e) {
+            System.err.println("jsd: vhost-user: " + name + ": request failed: " + e);
+        } finally {
+            complete(chain.head(), len);
         }
     }
 
