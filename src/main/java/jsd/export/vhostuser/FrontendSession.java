@@ -30,6 +30,7 @@ final class FrontendSession implements Runnable {
     private boolean socketClosed;
 
     private long features;
+    private boolean enableAll;
     private long protocolFeatures;
     private GuestMemory memory;
 
@@ -92,7 +93,11 @@ final class FrontendSession implements Runnable {
             throw new ProtocolError("queue index " + index + " but the device has " + queues.length + " queue(s)");
         }
         Virtqueue q = queues[index];
-        if (q == null) queues[index] = q = new Virtqueue(index, export.id(), requests);
+        if (q == null) {
+            // created when first named: a device may have up to 65535 queues
+            queues[index] = q = new Virtqueue(index, export.id(), requests);
+            if (enableAll) q.setEnabled(true);
+        }
         return q;
     }
 
@@ -109,10 +114,9 @@ final class FrontendSession implements Runnable {
             case SET_FEATURES -> {
                 m.expectSize(8);
                 features = m.u64(0) & device.features();
-                if ((features & BlkDevice.bit(VHOST_USER_F_PROTOCOL_FEATURES)) == 0) {
-                    // without protocol features, rings are enabled from the start
-                    for (int i = 0; i < queues.length; i++) queue(i).setEnabled(true);
-                }
+                // without protocol features, rings are enabled from the start
+                enableAll = (features & BlkDevice.bit(VHOST_USER_F_PROTOCOL_FEATURES)) == 0;
+                if (enableAll) for (Virtqueue q : queues) if (q != null) q.setEnabled(true);
             }
             case GET_PROTOCOL_FEATURES -> {
                 m.expectSize(0);
@@ -127,6 +131,7 @@ final class FrontendSession implements Runnable {
             case RESET_OWNER, RESET_DEVICE -> {
                 for (Virtqueue q : queues) if (q != null) q.reset();
                 features = 0;
+                enableAll = false;
             }
             case GET_QUEUE_NUM -> {
                 m.expectSize(0);

@@ -23,9 +23,34 @@ public final class VhostUserBlkCommands {
 
     private VhostUserBlkCommands() {}
 
+    /**
+     * The stream sockets the daemon was started with (addr.type=fd may name
+     * one, once). Taken before the daemon opens sockets of its own, so that
+     * a number can never hand the export, say, the QMP monitor's listener.
+     */
+    private static final java.util.Set<Integer> INHERITED = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
     /** Wires the export type into the daemon (called from jsd.cli.Extensions). */
     public static void install(Daemon daemon) {
+        INHERITED.addAll(inheritedSockets());
         daemon.exports().registerDriver("vhost-user-blk", VhostUserBlkCommands::create);
+    }
+
+    private static java.util.Set<Integer> inheritedSockets() {
+        java.util.Set<Integer> out = new java.util.HashSet<>();
+        try (var fds = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/fd"))) {
+            for (java.nio.file.Path p : fds.toList()) {
+                try {
+                    int fd = Integer.parseInt(p.getFileName().toString());
+                    if (fd > 2 && FdPassing.isStreamSocket(fd)) out.add(fd);
+                } catch (NumberFormatException ignored) {
+                    // not a descriptor entry
+                }
+            }
+        } catch (IOException e) {
+            // no /proc: no inherited sockets
+        }
+        return out;
     }
 
     private static BlockExport create(ObjectNode options, BlockNode node) throws IOException {
@@ -57,7 +82,11 @@ public final class VhostUserBlkCommands {
                 // qemu-storage-daemon looks names up among the monitor's fds, which it never has
                 throw QapiError.generic("Unable to parse FD number %s", str);
             }
-            if (fd < 0 || !FdPassing.isStreamSocket(fd)) throw QapiError.generic("File descriptor '%s' is not a socket", str);
+            // qemu-storage-daemon takes any number; jsd only a socket it was started with
+            if (!INHERITED.contains(fd) || !FdPassing.isStreamSocket(fd)) {
+                throw QapiError.generic("File descriptor '%s' is not a socket", str);
+            }
+            INHERITED.remove(fd);
             listener = FrontendListener.inherited(fd);
         } else {
             List<ServerSocketChannel> listeners = SocketAddresses.listen(addr);
