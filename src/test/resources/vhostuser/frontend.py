@@ -3,6 +3,9 @@
 
     frontend.py SOCKET IMAGE_SIZE data     drive a virtqueue: requests good and bad
     frontend.py SOCKET IMAGE_SIZE hostile  malformed messages, each on its own connection
+    frontend.py SOCKET IMAGE_SIZE writes [wce=0|wce=1]
+                                           three writes and no flush (for counting the daemon's
+                                           syncs from outside), after setting the config's wce
 
 Guest memory is a memfd shared with the back-end; the rings and buffers
 live in it. Prints "ok NAME" or "FAIL NAME: why" per check and exits 1
@@ -380,10 +383,36 @@ def hostile_checks():
     c.close()
 
 
+def write_checks(wce):
+    c, feats, proto = setup()
+    if wce is not None:
+        c.send(SET_CONFIG, struct.pack("<III", 32, 1, 0) + bytes([wce]), flags=1 | NEED_REPLY)
+        check("SET_CONFIG wce=%d acknowledged" % wce, struct.unpack("<Q", c.reply(SET_CONFIG))[0] == 0)
+    cfg = c.call(GET_CONFIG, struct.pack("<III", 0, 60, 0) + bytes(60))
+    print("config wce", cfg[12 + 32], flush=True)
+    fd, mm = memory()
+    c.send(SET_MEM_TABLE, mem_table(fd), [fd])
+    os.close(fd)
+    q = Queue(c, mm, feats)
+    check("OUT 4 KiB at sector 0", q.request(1, 0, write_data=b"w" * 4096) == (0, 1))
+    check("OUT 4 KiB at sector 16", q.request(1, 16, write_data=b"x" * 4096) == (0, 1))
+    q.m[HDR: HDR + 16] = struct.pack("<IIQ", 1, 0, 40)
+    q.desc(0, HDR, 16, 1, 1)
+    for k in range(6):
+        q.desc(1 + k, DATA + 1024 * k, 512, 1, 2 + k)
+    q.desc(7, DATA - 16, 1, 2)
+    q.submit(0)
+    u = q.wait_used()
+    check("OUT from 6 scattered pieces", u == (0, 1) and mm[DATA - 16] == 0, u)
+    c.close()
+
+
 if MODE == "data":
     data_checks()
 elif MODE == "hostile":
     hostile_checks()
+elif MODE == "writes":
+    write_checks(int(sys.argv[4].split("=")[1]) if len(sys.argv) > 4 else None)
 else:
     sys.exit("mode: data or hostile")
 sys.exit(1 if failures else 0)

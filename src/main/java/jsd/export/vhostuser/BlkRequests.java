@@ -137,13 +137,17 @@ final class BlkRequests {
                         } finally {
                             giveBounce(bounce);
                         }
+                    } else if (out.size() == 1 && out.getFirst().byteSize() <= VIEW_MAX) {
+                        device.node.write(offset, out.getFirst().asByteBuffer(), flags);
                     } else {
+                        // several pieces: one flush at the end rather than one per piece
                         for (MemorySegment b : out) {
                             for (ByteBuffer v : views(b)) {
-                                device.node.write(offset, v, flags);
+                                device.node.write(offset, v, 0);
                                 offset += v.capacity();
                             }
                         }
+                        if (flags != 0) device.node.flush();
                     }
                     return VIRTIO_BLK_S_OK;
                 }
