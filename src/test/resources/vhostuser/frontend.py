@@ -373,6 +373,20 @@ def hostile_checks():
         os.close(k)
     expect_closed("SET_VRING_KICK before SET_MEM_TABLE", kick_before_memory)
 
+    # the front-end shrinks the file behind guest memory after the rings are set up: touching
+    # it faults; the queue stops, the connection and the daemon carry on
+    c, feats, proto = setup()
+    fd2, mm2 = memory()
+    c.send(SET_MEM_TABLE, mem_table(fd2), [fd2])
+    q = Queue(c, mm2, feats)
+    check("request before the memory shrinks", q.request(0, 0, data_len=512) == (0, 513))
+    os.ftruncate(fd2, 0)
+    os.eventfd_write(q.kick, 1)
+    time.sleep(0.5)
+    check("connection answers after its guest memory shrank", c.u64(GET_QUEUE_NUM) == 2)
+    c.close()
+    os.close(fd2)
+
     # half a header, then gone: the back-end must simply carry on
     c = Conn()
     c.s.sendall(b"\x01\x00\x00")

@@ -169,8 +169,8 @@ final class BlkRequests {
                     return VIRTIO_BLK_S_UNSUPP;
                 }
             }
-        } catch (IOException | RuntimeException e) {
-            // RuntimeException: e.g. the memory was unmapped under a request of a dying connection
+        } catch (IOException | RuntimeException | InternalError e) {
+            // InternalError: a fault (SIGBUS) in guest memory whose file the front-end shrank
             return VIRTIO_BLK_S_IOERR;
         }
     }

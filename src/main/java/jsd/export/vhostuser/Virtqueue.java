@@ -209,8 +209,9 @@ final class Virtqueue {
         } catch (RingError e) {
             System.err.println("jsd: vhost-user: " + name + ": " + e.getMessage() + "; queue stopped");
             signalError();
-        } catch (SysException | RuntimeException e) {
-            System.err.println("jsd: vhost-user: " + name + " failed: " + e);
+        } catch (SysException | RuntimeException | InternalError e) {
+            // InternalError: the JVM's answer to SIGBUS, when the front-end shrank the file behind guest memory
+            System.err.println("jsd: vhost-user: " + name + " failed: " + e + "; queue stopped");
             signalError();
         }
     }
@@ -267,7 +268,7 @@ final class Virtqueue {
         int len = 0;
         try {
             len = requests.run(chain);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | InternalError e) {
             System.err.println("jsd: vhost-user: " + name + ": request failed: " + e);
         } finally {
             complete(chain.head(), len);
@@ -298,7 +299,7 @@ final class Virtqueue {
                     System.err.println("jsd: vhost-user: " + name + ": call: " + e.getMessage());
                 }
             }
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | InternalError e) {
             System.err.println("jsd: vhost-user: " + name + ": completion failed: " + e);
         } finally {
             inFlight--;
