@@ -170,7 +170,6 @@ final class FrontendSession implements Runnable {
                 m.expectSize(8);
                 Virtqueue q = queue(m.u32(0));
                 q.stop();
-                q.started = false;
                 q.setKickFd(-1);
                 q.setCallFd(-1);
                 ByteBuffer r = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
@@ -183,7 +182,6 @@ final class FrontendSession implements Runnable {
                 if ((m.u64(0) & VRING_NOFD) != 0) throw new ProtocolError("queue " + q.index + ": polling without a kick descriptor is not supported");
                 q.stop();
                 q.setKickFd(m.takeFd(0));
-                q.started = true;
                 q.start(memory, features);
             }
             case SET_VRING_CALL -> {

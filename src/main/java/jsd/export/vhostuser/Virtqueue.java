@@ -47,8 +47,6 @@ final class Virtqueue {
     int lastAvail;
     private int kickFd = -1;
     private int errFd = -1;
-    /** Started: a kick fd was set, and no GET_VRING_BASE since. */
-    boolean started;
     private volatile boolean enabled;
 
     // the running state
@@ -175,7 +173,6 @@ final class Virtqueue {
         setKickFd(-1);
         setCallFd(-1);
         setErrFd(-1);
-        started = false;
         enabled = false;
         size = 0;
         addressesSet = false;
