@@ -4,6 +4,8 @@
 # nbdkit, fuse3, openssl, certtool), and Maven. Does nothing when all are there.
 set -euo pipefail
 packages=(maven socat strace qemu-utils qemu-system-common libnbd-bin python3-libnbd nbdkit fio fuse3 openssl gnutls-bin)
+# the vhost-user-blk guest harness (../shared/guest): QEMU, a guest kernel, its userland, a compiler for its tool
+packages+=(qemu-system-x86 linux-image-cloud-amd64 busybox-static gcc libc6-dev python3)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

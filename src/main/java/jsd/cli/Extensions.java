@@ -15,5 +15,6 @@ final class Extensions {
         jsd.block.qcow2.Qcow2Driver.install();
         jsd.block.BitmapCommands.install(daemon);
         jsd.export.nbd.NbdCommands.install(daemon);
+        jsd.export.vhostuser.VhostUserBlkCommands.install(daemon);
     }
 }
