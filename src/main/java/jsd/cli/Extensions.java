@@ -14,5 +14,6 @@ final class Extensions {
         jsd.crypto.Crypto.install(daemon);
         jsd.block.qcow2.Qcow2Driver.install();
         jsd.export.nbd.NbdCommands.install(daemon);
+        jsd.export.fuse.FuseExports.install(daemon);
     }
 }

@@ -31,7 +31,7 @@ public final class Libc {
     public static final int FALLOC_FL_PUNCH_HOLE = 0x02;
     public static final int FALLOC_FL_ZERO_RANGE = 0x10;
 
-    private static MethodHandle fn(String name, FunctionDescriptor d) {
+    static MethodHandle fn(String name, FunctionDescriptor d) {
         return LINKER.downcallHandle(LINKER.defaultLookup().find(name).orElseThrow(), d,
                 Linker.Option.captureCallState("errno"));
     }
@@ -43,10 +43,10 @@ public final class Libc {
     private static final MethodHandle FCNTL_PTR = fn("fcntl",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
 
-    private static final ThreadLocal<MemorySegment> CAPTURE_SEG =
+    static final ThreadLocal<MemorySegment> CAPTURE_SEG =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CAPTURE));
 
-    private static int errno(MemorySegment capture) { return (int) ERRNO.get(capture, 0L); }
+    static int errno(MemorySegment capture) { return (int) ERRNO.get(capture, 0L); }
 
     /** lseek(2) with SEEK_DATA/SEEK_HOLE; returns -1 for ENXIO (no more data past offset). */
     public static long seek(int fd, long offset, int whence) throws SysException {
