@@ -265,7 +265,7 @@ class FuseClientsTest {
         String fileAnswers = lines[0].replace("8388607, -6, -6, -6, -6]", "8388607, -6, 8388608, -6, -6]");
         assertEquals(fileAnswers, lines[1]);
         assertTrue(lines[1].endsWith("8388607, -6, 8388608, -6, -6]"), lines[1]);
-        assertTrue(lines[1].startsWith("[1048576, 0, 1048576, 1114112"), lines[1]);
+        assertTrue(lines[1].startsWith("[1048576, 0, 1048576, 4096, 1048576, 1114112"), lines[1]);
         String map = Tools.run(work, "qemu-img", "map", "--output=json", "-f", "raw", mount("sparse").toString())
                 .expectOk().stdout();
         JsonNode extents = new ObjectMapper().readTree(map);
