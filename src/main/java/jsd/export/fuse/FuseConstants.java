@@ -33,6 +33,7 @@ final class FuseConstants {
     static final int FUSE_ASYNC_READ = 1;
     static final int FUSE_ATOMIC_O_TRUNC = 1 << 3;
     static final int FUSE_BIG_WRITES = 1 << 5;
+    static final int FUSE_AUTO_INVAL_DATA = 1 << 12;
     static final int FUSE_ASYNC_DIO = 1 << 15;
     static final int FUSE_MAX_PAGES = 1 << 22;
 

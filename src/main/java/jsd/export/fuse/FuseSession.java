@@ -176,7 +176,11 @@ final class FuseSession {
                 out.putInt(FUSE_KERNEL_VERSION).putInt(FUSE_KERNEL_MINOR_VERSION);
                 return 8;
             }
-            int wanted = FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_ATOMIC_O_TRUNC | FUSE_ASYNC_DIO | FUSE_MAX_PAGES;
+            // AUTO_INVAL_DATA: cached pages are dropped when the attributes (looked up again once a
+            // second) show a change, as with libfuse's defaults; ATOMIC_O_TRUNC: O_TRUNC comes with
+            // OPEN, which ignores it, so that a shell redirection cannot empty a disk image (qsd too)
+            int wanted = FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_ATOMIC_O_TRUNC | FUSE_ASYNC_DIO | FUSE_MAX_PAGES
+                    | FUSE_AUTO_INVAL_DATA;
             out.putInt(FUSE_KERNEL_VERSION).putInt(FUSE_KERNEL_MINOR_VERSION);
             out.putInt(maxReadahead);
             out.putInt(offered & wanted);
