@@ -67,7 +67,7 @@ public final class FuseExports {
         String id = options.get("id").asText();
         FileAttributes attributes = new FileAttributes(node, writable);
         FileOperations ops = new FileOperations(node, attributes, writable, growable, writethrough, withAllowOther);
-        FuseSession session = new FuseSession(id, device, wake, ops);
+        FuseSession session = new FuseSession(id, FuseChannel.device(device, wake), ops);
         mountpoints.add(key);
         FuseExport export = new FuseExport(options, node, mountpoint, session, () -> mountpoints.remove(key));
         session.start();

@@ -2,7 +2,6 @@ package jsd.export.fuse;
 
 import jsd.sys.DeviceFile;
 import jsd.sys.Errno;
-import jsd.sys.EventFd;
 import jsd.sys.SysException;
 
 import java.io.IOException;
@@ -30,8 +29,7 @@ final class FuseSession {
     static final int MAX_IN_FLIGHT = 16;
 
     private final String name;
-    private final DeviceFile device;
-    private final EventFd wake;
+    private final FuseChannel channel;
     private final FileOperations ops;
     private final Semaphore slots = new Semaphore(MAX_IN_FLIGHT);
     private final ConcurrentLinkedQueue<ByteBuffer> buffers = new ConcurrentLinkedQueue<>();
@@ -44,10 +42,9 @@ final class FuseSession {
     private volatile Runnable afterClose = () -> { };
     private volatile boolean loggedWriteError;
 
-    FuseSession(String name, DeviceFile device, EventFd wake, FileOperations ops) {
+    FuseSession(String name, FuseChannel channel, FileOperations ops) {
         this.name = name;
-        this.device = device;
-        this.wake = wake;
+        this.channel = channel;
         this.ops = ops;
     }
 
@@ -61,7 +58,7 @@ final class FuseSession {
     /** Stops reading; the device closes once the running requests are answered. */
     void stop() {
         stopping = true;
-        wake.signal();
+        channel.wake();
     }
 
     /** Waits until the device is closed; false on timeout. */
@@ -79,8 +76,8 @@ final class FuseSession {
                 ByteBuffer buf = takeBuffer();
                 boolean handedOff = false;
                 try {
-                    if (!device.awaitReadable(wake) || stopping) break;
-                    int n = device.read(buf);
+                    if (!channel.awaitReadable() || stopping) break;
+                    int n = channel.read(buf);
                     if (n == DeviceFile.GONE) break;
                     if (n == DeviceFile.AGAIN) continue;
                     FuseRequest r = FuseRequest.parse(buf, n);
@@ -206,7 +203,7 @@ final class FuseSession {
         out.putLong(8, r.unique);
         out.limit(OUT_HEADER_SIZE + bodyLength);
         try {
-            device.write(out);
+            channel.write(out);
         } catch (SysException e) {
             if (e.errno() != Errno.ENOENT && !stopping && !loggedWriteError) {
                 loggedWriteError = true;
@@ -228,8 +225,7 @@ final class FuseSession {
 
     private void leave() {
         if (active.decrementAndGet() != 0) return;
-        device.close();
-        wake.close();
+        channel.close();
         buffers.clear();
         closed.countDown();
         afterClose.run();
