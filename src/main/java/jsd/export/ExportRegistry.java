@@ -59,7 +59,7 @@ public final class ExportRegistry {
             ExportDriver driver = drivers.get(type);
             if (driver == null) throw QapiError.generic("Export type '%s' is not supported by jsd yet", type);
             boolean writable = options.has("writable") && options.get("writable").asBoolean();
-            if (writable && node.isReadOnly()) throw QapiError.generic("Block node is read-only");
+            if (writable && node.isReadOnly()) throw QapiError.generic("Cannot export read-only node as writable");
             BlockExport export = driver.create(options, node);
             graph.addUser(node);
             exports.put(id, export);

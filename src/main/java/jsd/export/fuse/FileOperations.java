@@ -111,7 +111,7 @@ final class FileOperations {
             }
         }
         if (count > 0) {
-            dirty = true;
+            if (writeFlags == 0) dirty = true; // with writethrough each write is already stable
             node.write(offset, r.slice(WRITE_IN_SIZE, count), writeFlags);
         }
         r.replyBody().putInt(count).putInt(0);

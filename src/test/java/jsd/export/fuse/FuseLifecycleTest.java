@@ -90,7 +90,7 @@ class FuseLifecycleTest {
         assertEquals("Failed to stat '" + work.resolve("nope") + "': No such file or directory",
                 err(fuse("a", "f", work.resolve("nope"))));
         assertEquals("'" + work.resolve("dir") + "' is not a regular file", err(fuse("a", "f", work.resolve("dir"))));
-        assertEquals("Block node is read-only", err(fuse("a", "rof", m, "writable", true)));
+        assertEquals("Cannot export read-only node as writable", err(fuse("a", "rof", m, "writable", true)));
         assertEquals("iothread \"nope\" not found", err(fuse("a", "f", m, "iothread", "nope")));
         qmp.ok("block-export-add", fuse("a", "f", m, "iothread", "io0", "fixed-iothread", true));
         assertEquals("There already is a FUSE export on '" + m + "'", err(fuse("b", "rof", m)));
@@ -102,6 +102,36 @@ class FuseLifecycleTest {
         qmp.ok("block-export-del", Map.of("id", "a"));
         awaitDeleted("a");
         assertFalse(FuseMounts.isMounted(m));
+    }
+
+    @Test
+    void badCommandLinesAnswerLikeQsd() throws Exception {
+        Path img = work.resolve("cli.img");
+        Files.write(img, new byte[4096]);
+        Path m = Files.createFile(work.resolve("cli-mnt"));
+        String bd = "file,node-name=f,filename=" + img;
+        String[][] lines = {
+                {"--blockdev", bd, "--export", "fuse,id=e,node-name=f"},
+                {"--blockdev", bd, "--export", "fuse,id=e,node-name=f,mountpoint=" + m + ",allow-other=maybe"},
+                {"--blockdev", bd, "--export", "fuse,id=e,node-name=f,mountpoint=" + m + ",growable=x"},
+                {"--blockdev", bd, "--export", "fuse,id=e,node-name=f,mountpoint=" + work.resolve("nope")},
+                {"--blockdev", bd, "--export", "fuse,id=e,node-name=f,mountpoint=" + work.resolve("dir")},
+                {"--blockdev", bd, "--export", "fuse,id=e,node-name=f,mountpoint=" + m + ",bogus=1"},
+                {"--blockdev", bd, "--export", "fuse,id=e,node-name=nonode,mountpoint=" + m},
+                {"--blockdev", bd + ",read-only=on", "--export", "fuse,id=e,node-name=f,mountpoint=" + m + ",writable=on"},
+                {"--blockdev", bd, "--export", "fuse,id=e,node-name=f,mountpoint=" + m,
+                        "--export", "fuse,id=e2,node-name=f,mountpoint=" + m},
+        };
+        for (String[] args : lines) {
+            JsdProcess.Result j = JsdProcess.run(args);
+            // jsd unmounts what it mounted before it exits on an error
+            assertFalse(FuseMounts.isMounted(m), String.join(" ", args));
+            JsdProcess.Result q = JsdProcess.runReference(args);
+            // qsd exits without unmounting the export it had already set up: clean up after it
+            if (FuseMounts.isMounted(m)) Tools.run(null, "umount", "-l", m.toString()).expectOk();
+            assertEquals(q.output().replace("qemu-storage-daemon: ", "jsd: "), j.output(), String.join(" ", args));
+            assertEquals(q.exitCode(), j.exitCode(), String.join(" ", args));
+        }
     }
 
     @Test
