@@ -11,10 +11,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A block node shown as one regular file mounted over an existing one.
- * FUSE has no clients to count (open files are the kernel's business), so
- * like qemu-storage-daemon a safe delete only waits for nothing but the
- * requests being served; both deletes unmount at once (lazily: open files
- * keep the old mount until closed, then see ENOTCONN) and report
+ * FUSE has no clients to count (open files are the kernel's business), so,
+ * as in qemu-storage-daemon, a safe delete is refused only while a request
+ * is being served. Both deletes unmount at once (lazily: open files keep
+ * the old mount until closed, and see ENOTCONN) and report
  * BLOCK_EXPORT_DELETED once the connection is closed.
  */
 final class FuseExport extends BlockExport {
@@ -34,8 +34,6 @@ final class FuseExport extends BlockExport {
         this.session = session;
         this.releaseMountpoint = releaseMountpoint;
     }
-
-    String mountpoint() { return mountpoint; }
 
     @Override
     public boolean inUse() { return session.requestsInFlight() > 0; }
@@ -67,7 +65,7 @@ final class FuseExport extends BlockExport {
     }
 
     /** Detaches the mount; open files keep it until closed. */
-    void unmount() {
+    private void unmount() {
         if (!mounted) return;
         mounted = false;
         try {
