@@ -22,6 +22,7 @@ public final class Mounts {
     public static final int S_IFREG = 0100000;
 
     private static final int AT_FDCWD = -100;
+    private static final int AT_EMPTY_PATH = 0x1000;
     private static final int STATX_TYPE = 0x1;
     private static final int STATX_MODE = 0x2;
     private static final int STATX_BLOCKS = 0x400;
@@ -88,6 +89,25 @@ public final class Mounts {
             int mode = Short.toUnsignedInt(buf.get(ValueLayout.JAVA_SHORT, 28));
             long blocks = buf.get(ValueLayout.JAVA_LONG, 48);
             return new Stat(mode, blocks);
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** statx(2) of an open file (AT_EMPTY_PATH): never a path walk, which could lead into a mount of our own. */
+    public static Stat fstat(int fd) throws SysException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(STATX_SIZE_OF_STRUCT, 8);
+            MemorySegment cap = Libc.CAPTURE_SEG.get();
+            int r = (int) STATX.invokeExact(cap, fd, a.allocateFrom(""), AT_EMPTY_PATH,
+                    STATX_TYPE | STATX_MODE | STATX_BLOCKS, buf);
+            if (r < 0) {
+                int e = Libc.errno(cap);
+                throw new SysException(e, Errno.describe(e));
+            }
+            return new Stat(Short.toUnsignedInt(buf.get(ValueLayout.JAVA_SHORT, 28)), buf.get(ValueLayout.JAVA_LONG, 48));
         } catch (SysException e) {
             throw e;
         } catch (Throwable t) {

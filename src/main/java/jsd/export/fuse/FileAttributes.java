@@ -1,10 +1,14 @@
 package jsd.export.fuse;
 
 import jsd.block.BlockNode;
+import jsd.sys.Libc;
 import jsd.sys.Mounts;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 
 /**
  * The exported file's inode as the kernel sees it: a regular file owned by
@@ -20,27 +24,47 @@ final class FileAttributes {
     private static final int BLOCK_SIZE = 4096;
 
     private final BlockNode node;
-    private final String allocationFile;
+    /**
+     * The image file, opened before the mount: a daemon that looked it up by
+     * name while serving could walk into its own mount (the image may be the
+     * mount point) and wait on itself forever.
+     */
+    private final FileChannel allocationFile;
     private volatile int mode;
     private volatile int uid;
     private volatile int gid;
 
     FileAttributes(BlockNode node, boolean writable) {
         this.node = node;
-        this.allocationFile = leafFile(node);
+        this.allocationFile = openLeafFile(node);
         this.mode = Mounts.S_IFREG | (writable ? 0600 : 0400);
         this.uid = Mounts.getuid();
         this.gid = Mounts.getgid();
     }
 
     /** The host file at the bottom of the node's first-child chain, whose allocation st_blocks reports. */
-    private static String leafFile(BlockNode node) {
+    private static FileChannel openLeafFile(BlockNode node) {
         BlockNode n = node;
         for (int depth = 0; depth < 16 && n != null; depth++) {
-            if ("file".equals(n.driver())) return n.filename();
+            if ("file".equals(n.driver())) {
+                try {
+                    return FileChannel.open(Path.of(n.filename()), StandardOpenOption.READ);
+                } catch (IOException | RuntimeException e) {
+                    return null;
+                }
+            }
             n = n.children().isEmpty() ? null : n.children().getFirst();
         }
         return null;
+    }
+
+    /** Closes the image file opened for st_blocks. */
+    void close() {
+        try {
+            if (allocationFile != null) allocationFile.close();
+        } catch (IOException e) {
+            // nothing was written through it
+        }
     }
 
     int mode() { return mode; }
@@ -58,7 +82,7 @@ final class FileAttributes {
         long blocks = -1;
         if (allocationFile != null) {
             try {
-                blocks = Mounts.stat(allocationFile).blocks();
+                blocks = Mounts.fstat(Libc.fd(allocationFile)).blocks();
             } catch (IOException e) {
                 blocks = -1;
             }

@@ -45,6 +45,7 @@ public final class FuseExports {
         DeviceFile device = null;
         EventFd wake = null;
         boolean withAllowOther;
+        FileAttributes attributes = new FileAttributes(node, writable);
         try {
             device = DeviceFile.open("/dev/fuse");
             wake = EventFd.create();
@@ -58,18 +59,15 @@ public final class FuseExports {
             System.err.println("jsd: FUSE export: " + e.getMessage());
             if (device != null) device.close();
             if (wake != null) wake.close();
+            attributes.close();
             throw QapiError.generic("Failed to mount FUSE session to export");
-        } catch (QapiError e) {
-            device.close();
-            wake.close();
-            throw e;
         }
         String id = options.get("id").asText();
-        FileAttributes attributes = new FileAttributes(node, writable);
         FileOperations ops = new FileOperations(node, attributes, writable, growable, writethrough, withAllowOther);
         FuseSession session = new FuseSession(id, FuseChannel.device(device, wake), ops);
         mountpoints.add(key);
         FuseExport export = new FuseExport(options, node, mountpoint, session, () -> mountpoints.remove(key));
+        session.onClose(attributes::close);
         session.start();
         return export;
     }

@@ -66,6 +66,11 @@ final class FuseSession {
         return closed.await(millis, TimeUnit.MILLISECONDS);
     }
 
+    private volatile Runnable onClose = () -> { };
+
+    /** What to release when the device closes (before {@link #afterClose}). */
+    void onClose(Runnable r) { onClose = r; }
+
     /** What to run (once, on whichever thread ends last) after the device is closed. */
     void afterClose(Runnable r) { afterClose = r; }
 
@@ -226,6 +231,7 @@ final class FuseSession {
     private void leave() {
         if (active.decrementAndGet() != 0) return;
         channel.close();
+        onClose.run();
         buffers.clear();
         closed.countDown();
         afterClose.run();

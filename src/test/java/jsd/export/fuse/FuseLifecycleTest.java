@@ -163,6 +163,22 @@ class FuseLifecycleTest {
     }
 
     @Test
+    void anImageCanBeMountedOverItself() throws Exception {
+        // the daemon keeps the image open from before the mount and never looks it up by name again
+        Path img = work.resolve("self.img");
+        Files.write(img, new byte[1 << 20]);
+        qmp.ok("blockdev-add", Map.of("driver", "file", "node-name", "self", "filename", img.toString()));
+        qmp.ok("block-export-add", fuse("self", "self", img, "writable", true));
+        Tools.run(work, 30, java.util.List.of("bash", "-c", "echo hello > " + img + " && stat -c '%s %b' " + img
+                + " && head -c 5 " + img)).expectOk();
+        assertEquals(1L << 20, Files.size(img));
+        qmp.ok("block-export-del", Map.of("id", "self"));
+        awaitDeleted("self");
+        qmp.ok("blockdev-del", Map.of("node-name", "self"));
+        assertEquals("hello", new String(Files.readAllBytes(img), 0, 5));
+    }
+
+    @Test
     void hardDeleteWhileAClientWorks() throws Exception {
         Path m = newMountpoint("hard");
         qmp.ok("block-export-add", fuse("h", "f", m, "writable", true));
