@@ -380,9 +380,8 @@ class QmpComparisonTest {
     void unimplementedExportTypesAreNamed() throws Exception {
         try (QmpClient c = jsd.qmp()) {
             c.ok("blockdev-add", QmpClient.json("{\"driver\": \"null-co\", \"node-name\": \"u\"}"));
-            for (String t : List.of("fuse", "vduse-blk")) {
+            for (String t : List.of("vduse-blk")) {
                 String extra = switch (t) {
-                    case "fuse" -> ", \"mountpoint\": \"m\"";
                     default -> ", \"name\": \"v\"";
                 };
                 JsonNode e = c.error("block-export-add", QmpClient.json("{\"type\": \"" + t + "\", \"id\": \"x\", \"node-name\": \"u\"" + extra + "}"));
