@@ -17,7 +17,6 @@ public final class DeviceFile implements AutoCloseable {
     private static final int O_RDWR = 02;
     private static final int O_NONBLOCK = 04000;
     private static final int O_CLOEXEC = 02000000;
-    private static final short POLLIN = 1;
 
     /** {@link #read}'s answer when no message is waiting. */
     public static final int AGAIN = -1;
@@ -32,8 +31,6 @@ public final class DeviceFile implements AutoCloseable {
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
     private static final MethodHandle CLOSE = Libc.fn("close",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-    private static final MethodHandle POLL = Libc.fn("poll",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
 
     private final int fd;
     private volatile boolean closed;
@@ -116,28 +113,8 @@ public final class DeviceFile implements AutoCloseable {
      * Returns false when woken.
      */
     public boolean awaitReadable(WakeupFd wake) throws SysException {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment fds = a.allocate(16, 4);
-            fds.set(ValueLayout.JAVA_INT, 0, fd);
-            fds.set(ValueLayout.JAVA_SHORT, 4, POLLIN);
-            fds.set(ValueLayout.JAVA_INT, 8, wake.fd());
-            fds.set(ValueLayout.JAVA_SHORT, 12, POLLIN);
-            MemorySegment cap = Libc.CAPTURE_SEG.get();
-            while (true) {
-                int r = (int) POLL.invokeExact(cap, fds, 2L, -1);
-                if (r < 0) {
-                    int e = Libc.errno(cap);
-                    if (e == Errno.EINTR) continue;
-                    throw new SysException(e, "poll: " + Errno.describe(e));
-                }
-                if (fds.get(ValueLayout.JAVA_SHORT, 14) != 0) return false;
-                if (fds.get(ValueLayout.JAVA_SHORT, 6) != 0) return true;
-            }
-        } catch (SysException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
+        short[] ready = EventFd.poll(fd, wake.fd());
+        return ready[1] == 0; // poll returned, so the device is readable (or gone: read says which)
     }
 
     static void closeFd(int fd) {
