@@ -55,13 +55,26 @@ class DaemonizeTest {
         assertEquals("jsd: --blockdev driver=nope: Parameter 'driver' does not accept value 'nope'\n", r.output());
     }
 
+    /**
+     * The pid file is written (truncated, then the number) while the monitor
+     * may already answer, as in QEMU: wait until the number is there.
+     */
+    static long readPid(Path pidfile) throws Exception {
+        for (int i = 0; i < 200; i++) {
+            String s = Files.exists(pidfile) ? Files.readString(pidfile).trim() : "";
+            if (!s.isEmpty()) return Long.parseLong(s);
+            Thread.sleep(25);
+        }
+        throw new AssertionError("pid file " + pidfile + " stayed empty");
+    }
+
     @Test
     void sigintAndSigtermEndWithStatusZero() throws Exception {
         for (String signal : List.of("INT", "TERM", "HUP")) {
             try (JsdProcess p = JsdProcess.start("--pidfile", "pid")) {
                 p.qmp().close();
                 Path pidfile = p.dir().resolve("pid");
-                assertEquals(p.pid(), Long.parseLong(Files.readString(pidfile).trim()));
+                assertEquals(p.pid(), readPid(pidfile));
                 Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).start();
                 assertTrue(kill.waitFor(10, TimeUnit.SECONDS));
                 assertEquals(0, p.waitFor(30), "exit status after SIG" + signal);
