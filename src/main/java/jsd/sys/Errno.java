@@ -14,9 +14,11 @@ public final class Errno {
     public static final int EACCES = 13;
     public static final int EBUSY = 16;
     public static final int EEXIST = 17;
+    public static final int ENODEV = 19;
     public static final int ENOTDIR = 20;
     public static final int EISDIR = 21;
     public static final int EINVAL = 22;
+    public static final int ENOTTY = 25;
     public static final int EFBIG = 27;
     public static final int ENOSPC = 28;
     public static final int EROFS = 30;
@@ -38,9 +40,11 @@ public final class Errno {
             case EACCES -> "Permission denied";
             case EBUSY -> "Device or resource busy";
             case EEXIST -> "File exists";
+            case ENODEV -> "No such device";
             case ENOTDIR -> "Not a directory";
             case EISDIR -> "Is a directory";
             case EINVAL -> "Invalid argument";
+            case ENOTTY -> "Inappropriate ioctl for device";
             case EFBIG -> "File too large";
             case ENOSPC -> "No space left on device";
             case EROFS -> "Read-only file system";
