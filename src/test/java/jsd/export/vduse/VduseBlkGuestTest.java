@@ -1,0 +1,133 @@
+package jsd.export.vduse;
+
+import jsd.testing.JsdProcess;
+import jsd.testing.Tools;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * jsd's vduse-blk export under a real kernel: the shared harness
+ * (../shared/guest/vduse-guest, or $JSD_GUEST_HARNESS) boots a TCG guest
+ * with VDUSE whose root is the host's, runs jsd in it, attaches the device
+ * with `vdpa dev add` and drives /dev/vda through virtio_blk; images are
+ * checked on the host afterwards. The first run on a machine builds the
+ * guest kernel (3-11 minutes), hence the long time limits.
+ *
+ * The daemon runs with -XX:AOTMode=off: the launcher's AOT cache was
+ * trained on the host's CPU, and code from it dies with SIGILL on the
+ * guest's emulated one.
+ */
+@Timeout(value = 45, unit = TimeUnit.MINUTES)
+class VduseBlkGuestTest {
+    static final long SIZE = 64L << 20;
+    static final Path HARNESS = Path.of(System.getenv().getOrDefault("JSD_GUEST_HARNESS",
+            JsdProcess.HOME.getParent().resolve("shared/guest").toString()));
+    static Path work;
+
+    @BeforeAll
+    static void setup() throws Exception {
+        assertTrue(Files.isExecutable(HARNESS.resolve("vduse-guest")),
+                "guest harness not found at " + HARNESS + " (set JSD_GUEST_HARNESS)");
+        // installs QEMU, busybox, iproute2 (vdpa) and the kernel sources when missing; builds the kernel once
+        Tools.Output s = Tools.run(null, 1800, List.of(HARNESS.resolve("setup").toString(), "--vduse"));
+        assertEquals(0, s.exitCode(), s.stdout() + s.stderr());
+        // under /tmp, which the guest hides: every run shares it explicitly (--share)
+        work = Files.createTempDirectory("jsd-vduse-guest-");
+    }
+
+    @AfterAll
+    static void cleanup() throws IOException {
+        if (work == null) return;
+        try (var s = Files.list(work)) {
+            for (Path p : s.toList()) Files.deleteIfExists(p);
+        }
+        Files.deleteIfExists(work);
+    }
+
+    static Path image(String name) throws IOException {
+        Path p = work.resolve(name);
+        try (var f = new java.io.RandomAccessFile(p.toFile(), "rw")) {
+            f.setLength(SIZE);
+        }
+        return p;
+    }
+
+    /** Runs vduse-guest with the options, then "--", then jsd with daemonArgs. */
+    static Tools.Output guest(List<String> options, String... daemonArgs) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(HARNESS.resolve("vduse-guest").toString(),
+                "--share", work.toString(), "--expect-size", Long.toString(SIZE), "--timeout", "300",
+                "--env", "JSD_JAVA_OPTS=-XX:AOTMode=off"));
+        if (isHidden(JsdProcess.HOME)) cmd.addAll(List.of("--share", JsdProcess.HOME.toString()));
+        cmd.addAll(options);
+        cmd.add("--");
+        cmd.add(JsdProcess.HOME.resolve("jsd").toString());
+        cmd.addAll(List.of(daemonArgs));
+        Tools.Output o = Tools.run(work, 1500, cmd);
+        System.out.println(o.stdout());
+        return o;
+    }
+
+    /** Folders the guest replaces with its own tmpfs. */
+    static boolean isHidden(Path p) {
+        for (String t : List.of("/tmp", "/run", "/var/tmp", "/dev/shm")) if (p.startsWith(t)) return true;
+        return false;
+    }
+
+    static void verifyPattern(Path img) throws Exception {
+        Tools.Output v = Tools.run(work, 120, List.of(HARNESS.resolve("verify-pattern").toString(), img.toString()));
+        System.out.println(v.stdout());
+        assertEquals(0, v.exitCode(), v.stdout() + v.stderr());
+    }
+
+    static void assertPassed(Tools.Output o, String... checks) {
+        assertEquals(0, o.exitCode(), o.stdout() + o.stderr());
+        assertTrue(o.stdout().contains(" passed, 0 failed"), o.stdout());
+        for (String c : List.of("daemon-stop", "vduse-destroyed")) assertTrue(o.stdout().contains("PASS " + c), o.stdout());
+        for (String c : checks) assertTrue(o.stdout().contains("PASS " + c), o.stdout());
+    }
+
+    @Test
+    void readWriteTwoQueuesFourKiBSectors() throws Exception {
+        Path img = image("rw.img");
+        Tools.Output o = guest(List.of("--expect-queues", "2", "--expect-lbs", "4096", "--expect-sysfs", "serial=jsd-serial-1"),
+                "--blockdev", "file,node-name=f,filename=" + img,
+                "--export", "vduse-blk,id=v,node-name=f,name=vduse0,writable=on,num-queues=2,logical-block-size=4096,serial=jsd-serial-1");
+        assertPassed(o, "mq-parallel", "write-zeroes", "final-flush", "sysfs:serial");
+        verifyPattern(img);
+    }
+
+    @Test
+    void readOnly() throws Exception {
+        Path img = image("ro.img");
+        Tools.Output o = guest(List.of("--read-only"),
+                "--blockdev", "file,node-name=f,read-only=on,filename=" + img,
+                "--export", "vduse-blk,id=v,node-name=f,name=vduse0");
+        assertPassed(o, "read-only", "write-rejected", "read:");
+    }
+
+    /** block-export-del after `vdpa dev del` destroys the device; a new export with the same name works. */
+    @Test
+    void deleteAndRecreateThroughQmp() throws Exception {
+        Path img = image("lc.img");
+        Path script = work.resolve("lifecycle.sh");
+        Files.writeString(script, "QMP=" + JsdProcess.HOME.resolve("src/test/resources/vduse/qmp.py") + "\n"
+                + Files.readString(JsdProcess.HOME.resolve("src/test/resources/vduse/lifecycle.sh")));
+        Tools.Output o = guest(List.of("--script", script.toString()),
+                "--chardev", "socket,id=m,path=/run/jsd-qmp.sock,server=on,wait=off", "--monitor", "chardev=m",
+                "--blockdev", "file,node-name=f,filename=" + img,
+                "--export", "vduse-blk,id=v,node-name=f,name=vduse0,writable=on");
+        assertPassed(o, "query", "delete", "re-add", "verify-head", "script");
+    }
+}
