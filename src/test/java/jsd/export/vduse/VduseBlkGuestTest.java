@@ -1,6 +1,7 @@
 package jsd.export.vduse;
 
 import jsd.testing.JsdProcess;
+import jsd.testing.ScratchDir;
 import jsd.testing.Tools;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -34,7 +35,7 @@ class VduseBlkGuestTest {
     static final long SIZE = 64L << 20;
     static final Path HARNESS = Path.of(System.getenv().getOrDefault("JSD_GUEST_HARNESS",
             JsdProcess.HOME.getParent().resolve("shared/guest").toString()));
-    static Path work;
+    static ScratchDir work;
 
     @BeforeAll
     static void setup() throws Exception {
@@ -44,37 +45,25 @@ class VduseBlkGuestTest {
         Tools.Output s = Tools.run(null, 1800, List.of(HARNESS.resolve("setup").toString(), "--vduse"));
         assertEquals(0, s.exitCode(), s.stdout() + s.stderr());
         // under /tmp, which the guest hides: every run shares it explicitly (--share)
-        work = Files.createTempDirectory("jsd-vduse-guest-");
+        work = new ScratchDir("jsd-vduse-guest-");
     }
 
     @AfterAll
     static void cleanup() throws IOException {
-        if (work == null) return;
-        try (var s = Files.list(work)) {
-            for (Path p : s.toList()) Files.deleteIfExists(p);
-        }
-        Files.deleteIfExists(work);
-    }
-
-    static Path image(String name) throws IOException {
-        Path p = work.resolve(name);
-        try (var f = new java.io.RandomAccessFile(p.toFile(), "rw")) {
-            f.setLength(SIZE);
-        }
-        return p;
+        if (work != null) work.close();
     }
 
     /** Runs vduse-guest with the options, then "--", then jsd with daemonArgs. */
     static Tools.Output guest(List<String> options, String... daemonArgs) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(HARNESS.resolve("vduse-guest").toString(),
-                "--share", work.toString(), "--expect-size", Long.toString(SIZE), "--timeout", "300",
+                "--share", work.path().toString(), "--expect-size", Long.toString(SIZE), "--timeout", "300",
                 "--env", "JSD_JAVA_OPTS=-XX:AOTMode=off"));
         if (isHidden(JsdProcess.HOME)) cmd.addAll(List.of("--share", JsdProcess.HOME.toString()));
         cmd.addAll(options);
         cmd.add("--");
         cmd.add(JsdProcess.HOME.resolve("jsd").toString());
         cmd.addAll(List.of(daemonArgs));
-        Tools.Output o = Tools.run(work, 1500, cmd);
+        Tools.Output o = Tools.run(work.path(), 1500, cmd);
         System.out.println(o.stdout());
         return o;
     }
@@ -86,7 +75,7 @@ class VduseBlkGuestTest {
     }
 
     static void verifyPattern(Path img) throws Exception {
-        Tools.Output v = Tools.run(work, 120, List.of(HARNESS.resolve("verify-pattern").toString(), img.toString()));
+        Tools.Output v = Tools.run(work.path(), 120, List.of(HARNESS.resolve("verify-pattern").toString(), img.toString()));
         System.out.println(v.stdout());
         assertEquals(0, v.exitCode(), v.stdout() + v.stderr());
     }
@@ -100,7 +89,7 @@ class VduseBlkGuestTest {
 
     @Test
     void readWriteTwoQueuesFourKiBSectors() throws Exception {
-        Path img = image("rw.img");
+        Path img = work.image("rw.img", SIZE);
         Tools.Output o = guest(List.of("--expect-queues", "2", "--expect-lbs", "4096", "--expect-sysfs", "serial=jsd-serial-1"),
                 "--blockdev", "file,node-name=f,filename=" + img,
                 "--export", "vduse-blk,id=v,node-name=f,name=vduse0,writable=on,num-queues=2,logical-block-size=4096,serial=jsd-serial-1");
@@ -110,7 +99,7 @@ class VduseBlkGuestTest {
 
     @Test
     void readOnly() throws Exception {
-        Path img = image("ro.img");
+        Path img = work.image("ro.img", SIZE);
         Tools.Output o = guest(List.of("--read-only"),
                 "--blockdev", "file,node-name=f,read-only=on,filename=" + img,
                 "--export", "vduse-blk,id=v,node-name=f,name=vduse0");
@@ -120,7 +109,7 @@ class VduseBlkGuestTest {
     /** block-export-del after `vdpa dev del` destroys the device; a new export with the same name works. */
     @Test
     void deleteAndRecreateThroughQmp() throws Exception {
-        Path img = image("lc.img");
+        Path img = work.image("lc.img", SIZE);
         Path script = work.resolve("lifecycle.sh");
         Files.writeString(script, "QMP=" + JsdProcess.HOME.resolve("src/test/resources/vduse/qmp.py") + "\n"
                 + Files.readString(JsdProcess.HOME.resolve("src/test/resources/vduse/lifecycle.sh")));

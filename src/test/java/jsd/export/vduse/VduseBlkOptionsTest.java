@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import jsd.testing.JsdProcess;
 import jsd.testing.QmpClient;
+import jsd.testing.ScratchDir;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -27,21 +28,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * daemons fail, jsd with the reason added, and nothing is left behind.
  */
 class VduseBlkOptionsTest {
-    static Path work;
+    static ScratchDir work;
     static JsdProcess jsd;
     static JsdProcess qsd;
     static final boolean HOST_HAS_VDUSE = Files.exists(Path.of("/dev/vduse/control"));
 
     @BeforeAll
     static void start() throws Exception {
-        work = Files.createTempDirectory("jsd-vduse-opts-");
-        for (String n : List.of("rw.img", "ro.img")) {
-            try (var f = new java.io.RandomAccessFile(work.resolve(n).toFile(), "rw")) {
-                f.setLength(1 << 20);
-            }
-        }
-        String[] args = {"--blockdev", "file,node-name=f,filename=" + work.resolve("rw.img"),
-                "--blockdev", "file,node-name=ro,read-only=on,filename=" + work.resolve("ro.img")};
+        work = new ScratchDir("jsd-vduse-opts-");
+        String[] args = {"--blockdev", "file,node-name=f,filename=" + work.image("rw.img", 1 << 20),
+                "--blockdev", "file,node-name=ro,read-only=on,filename=" + work.image("ro.img", 1 << 20)};
         jsd = JsdProcess.start(args);
         qsd = JsdProcess.startReference(args);
     }
@@ -50,10 +46,7 @@ class VduseBlkOptionsTest {
     static void stop() throws IOException {
         if (jsd != null) jsd.close();
         if (qsd != null) qsd.close();
-        try (var s = Files.list(work)) {
-            for (Path p : s.toList()) Files.deleteIfExists(p);
-        }
-        Files.deleteIfExists(work);
+        if (work != null) work.close();
     }
 
     /** Each fails before a device is created (the name is free to use on a host with VDUSE too). */
