@@ -9,10 +9,12 @@ import jsd.export.ExportRegistry;
  * A vduse-blk export: a virtio-blk device in the kernel (VDUSE) whose
  * data path is this daemon. The device exists from block-export-add to
  * the export's end; attaching it to the vDPA bus (`vdpa dev add`) is the
- * administrator's business, as with qemu-storage-daemon. As there, the
- * driver using the device does not make the export "in use": a delete
- * (safe or hard) stops the queues, waits for their requests and destroys
- * the device, which the kernel refuses while it is still attached.
+ * administrator's business, as with qemu-storage-daemon. A driver using
+ * the device makes the export "in use": the kernel refuses to destroy an
+ * attached device, and the driver's requests would then wait forever, so
+ * a safe delete is refused until `vdpa dev del`. A hard delete (and the
+ * daemon's exit) goes ahead as qemu-storage-daemon's delete does: queues
+ * stopped, requests finished, the device destroyed if the kernel lets it.
  */
 final class VduseBlkExport extends BlockExport {
     private final VduseDevice device;
@@ -24,7 +26,7 @@ final class VduseBlkExport extends BlockExport {
 
     @Override
     public boolean inUse() {
-        return false;
+        return device.driverActive();
     }
 
     @Override

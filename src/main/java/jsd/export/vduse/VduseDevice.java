@@ -49,7 +49,7 @@ final class VduseDevice {
     private final IovaMemory memory;
     private final Thread thread;
     private volatile boolean closing;
-    private int status; // only the message thread
+    private volatile int status; // written by the message thread only
 
     /**
      * Creates the device and starts answering the kernel. Throws with the
@@ -104,6 +104,9 @@ final class VduseDevice {
         }
         this.thread = Thread.ofPlatform().daemon().name("jsd-vduse-" + exportId).start(this::messageLoop);
     }
+
+    /** Whether a driver is using the device (DRIVER_OK and no reset since). */
+    boolean driverActive() { return (status & DRIVER_OK) != 0; }
 
     private void messageLoop() {
         try (Arena a = Arena.ofConfined()) {

@@ -44,6 +44,9 @@ class VduseBlkGuestTest {
         // installs QEMU, busybox, iproute2 (vdpa) and the kernel sources when missing; builds the kernel once
         Tools.Output s = Tools.run(null, 1800, List.of(HARNESS.resolve("setup").toString(), "--vduse"));
         assertEquals(0, s.exitCode(), s.stdout() + s.stderr());
+        // the guest's root is read-only: the launcher's jar and AOT cache must be fresh before it runs
+        JsdProcess.Result v = JsdProcess.run("--version");
+        assertEquals(0, v.exitCode(), v.output());
         // under /tmp, which the guest hides: every run shares it explicitly (--share)
         work = new ScratchDir("jsd-vduse-guest-");
     }
@@ -106,7 +109,7 @@ class VduseBlkGuestTest {
         assertPassed(o, "read-only", "write-rejected", "read:");
     }
 
-    /** block-export-del after `vdpa dev del` destroys the device; a new export with the same name works. */
+    /** A safe block-export-del is refused while the device is attached, destroys it after `vdpa dev del`; a new export with the same name works. */
     @Test
     void deleteAndRecreateThroughQmp() throws Exception {
         Path img = work.image("lc.img", SIZE);
@@ -117,6 +120,6 @@ class VduseBlkGuestTest {
                 "--chardev", "socket,id=m,path=/run/jsd-qmp.sock,server=on,wait=off", "--monitor", "chardev=m",
                 "--blockdev", "file,node-name=f,filename=" + img,
                 "--export", "vduse-blk,id=v,node-name=f,name=vduse0,writable=on");
-        assertPassed(o, "query", "delete", "re-add", "verify-head", "script");
+        assertPassed(o, "query", "safe-delete-refused", "delete", "re-add", "verify-head:", "reattach", "verify-head-again", "verify-tail", "script");
     }
 }
