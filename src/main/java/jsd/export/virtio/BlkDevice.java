@@ -11,8 +11,9 @@ import static jsd.export.virtio.Virtio.*;
 /**
  * The virtio-blk device an export presents: its feature bits, its
  * configuration space, and the write-cache switch the guest may flip
- * through the config's wce field. Values follow qemu-storage-daemon 7.2
- * (seg_max 126, 16 MiB discard and write-zeroes limits, one segment
+ * through the config's wce field (vhost-user only: VDUSE's configuration
+ * space is read-only). Values follow qemu-storage-daemon 7.2 (seg_max as
+ * the transport says, 16 MiB discard and write-zeroes limits, one segment
  * each), except wce, which tells the truth about the cache (see
  * {@link #writeCache}).
  */
