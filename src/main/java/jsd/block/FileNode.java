@@ -43,7 +43,7 @@ public final class FileNode extends BlockNode {
         if (!readOnly) opts.add(StandardOpenOption.WRITE);
         if (direct) opts.add(com.sun.nio.file.ExtendedOpenOption.DIRECT);
         try {
-            this.channel = FileChannel.open(Path.of(filename), opts.toArray(OpenOption[]::new));
+            this.channel = FileChannel.open(FileNode.path(filename), opts.toArray(OpenOption[]::new));
         } catch (NoSuchFileException e) {
             throw new BlockException(Errno.ENOENT, "Could not open '" + filename + "': No such file or directory");
         } catch (AccessDeniedException e) {
@@ -69,6 +69,7 @@ public final class FileNode extends BlockNode {
 
     @Override
     public void read(long offset, ByteBuffer dst) throws IOException {
+        checkRange(offset, dst.remaining());
         if (direct) { directRead(offset, dst); return; }
         long pos = offset;
         while (dst.hasRemaining()) {
@@ -84,6 +85,7 @@ public final class FileNode extends BlockNode {
     @Override
     protected void doWrite(long offset, ByteBuffer src, int flags) throws IOException {
         checkWritable();
+        checkRange(offset, src.remaining());
         if (direct) {
             directWrite(offset, src);
         } else {
@@ -197,6 +199,22 @@ public final class FileNode extends BlockNode {
     }
 
     // ---- O_DIRECT: transfers through buffers aligned to the device's block size ----
+
+    /** Format drivers compute offsets from image metadata: a damaged table must fail here, cleanly. */
+    private static void checkRange(long offset, long length) throws BlockException {
+        if (offset < 0 || length < 0 || offset > Long.MAX_VALUE - length) {
+            throw new BlockException(Errno.EINVAL, "offset " + offset + " and length " + length + " are outside any file");
+        }
+    }
+
+    /** A file name from a user or an image header as a path; a NUL byte cannot name a file. */
+    static Path path(String filename) throws BlockException {
+        try {
+            return Path.of(filename);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw new BlockException(Errno.EINVAL, "Could not open '" + filename.replace("\0", "\\0") + "': Invalid argument");
+        }
+    }
 
     private static ByteBuffer aligned(int size) {
         return ByteBuffer.allocateDirect(size + DIRECT_ALIGN).alignedSlice(DIRECT_ALIGN).limit(size);

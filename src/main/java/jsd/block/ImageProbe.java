@@ -16,7 +16,7 @@ public final class ImageProbe {
     private ImageProbe() {}
 
     public static String probe(String filename) throws IOException {
-        try (FileChannel ch = FileChannel.open(Path.of(filename), StandardOpenOption.READ)) {
+        try (FileChannel ch = FileChannel.open(FileNode.path(filename), StandardOpenOption.READ)) {
             ByteBuffer b = ByteBuffer.allocate(4);
             ch.read(b, 0);
             return b.position() == 4 && b.getInt(0) == QCOW_MAGIC ? "qcow2" : "raw";

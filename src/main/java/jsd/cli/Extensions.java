@@ -16,6 +16,7 @@ final class Extensions {
         jsd.block.BitmapCommands.install(daemon);
         jsd.export.nbd.NbdCommands.install(daemon);
         jsd.export.vhostuser.VhostUserBlkCommands.install(daemon);
+        jsd.export.fuse.FuseExports.install(daemon);
         jsd.export.vduse.VduseBlkCommands.install(daemon);
     }
 }

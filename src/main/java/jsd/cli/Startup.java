@@ -44,6 +44,11 @@ public final class Startup {
             if (cmd.pidfile() != null) writePidfile(cmd.pidfile());
         } catch (CommandLine.UsageError e) {
             failure = e;
+        } catch (RuntimeException e) {
+            // A bug, not bad input: say so with the trace, and still exit instead of leaving
+            // a half-started daemon (its monitors and servers would keep the JVM alive).
+            e.printStackTrace();
+            failure = new CommandLine.UsageError("internal error during start-up: " + e);
         } finally {
             daemon.lock().unlock();
         }

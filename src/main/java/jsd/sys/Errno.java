@@ -6,6 +6,7 @@ public final class Errno {
 
     public static final int EPERM = 1;
     public static final int ENOENT = 2;
+    public static final int EINTR = 4;
     public static final int EIO = 5;
     public static final int ENXIO = 6;
     public static final int EBADF = 9;
@@ -18,13 +19,14 @@ public final class Errno {
     public static final int ENOTDIR = 20;
     public static final int EISDIR = 21;
     public static final int EINVAL = 22;
-    public static final int ENOTTY = 25;
     public static final int EFBIG = 27;
     public static final int ENOSPC = 28;
     public static final int EROFS = 30;
     public static final int ERANGE = 34;
+    public static final int ENOSYS = 38;
     public static final int ENOTSUP = 95;
     public static final int EOVERFLOW = 75;
+    public static final int ENOTCONN = 107;
     public static final int ESHUTDOWN = 108;
 
     /** The C library's wording, as QEMU's messages use it. */
@@ -40,17 +42,19 @@ public final class Errno {
             case EACCES -> "Permission denied";
             case EBUSY -> "Device or resource busy";
             case EEXIST -> "File exists";
-            case ENODEV -> "No such device";
             case ENOTDIR -> "Not a directory";
             case EISDIR -> "Is a directory";
             case EINVAL -> "Invalid argument";
-            case ENOTTY -> "Inappropriate ioctl for device";
             case EFBIG -> "File too large";
             case ENOSPC -> "No space left on device";
             case EROFS -> "Read-only file system";
             case ERANGE -> "Numerical result out of range";
             case ENOTSUP -> "Operation not supported";
             case EOVERFLOW -> "Value too large for defined data type";
+            case EINTR -> "Interrupted system call";
+            case ENODEV -> "No such device";
+            case ENOSYS -> "Function not implemented";
+            case ENOTCONN -> "Transport endpoint is not connected";
             case ESHUTDOWN -> "Cannot send after transport endpoint shutdown";
             default -> "Unknown error " + errno;
         };

@@ -124,9 +124,7 @@ final class Qcow2Header {
                     || h.backingFileOffset + h.backingFileSize > h.clusterSize()) {
                 throw invalid("Backing file name too long or outside the header cluster");
             }
-            byte[] name = new byte[h.backingFileSize];
-            b.get((int) h.backingFileOffset, name);
-            h.backingFile = new String(name, StandardCharsets.UTF_8);
+            h.backingFile = string(b, (int) h.backingFileOffset, h.backingFileSize);
         }
         return h;
     }
@@ -166,10 +164,13 @@ final class Qcow2Header {
         }
     }
 
+    /** A name stored in the image; like QEMU, which reads it as a C string, it ends at a NUL byte. */
     private static String string(ByteBuffer b, int at, int len) {
         byte[] s = new byte[len];
         b.get(at, s);
-        return new String(s, StandardCharsets.UTF_8);
+        int end = 0;
+        while (end < len && s[end] != 0) end++;
+        return new String(s, 0, end, StandardCharsets.UTF_8);
     }
 
     private void validate(long fileSize) throws BlockException {
@@ -204,15 +205,19 @@ final class Qcow2Header {
         int cs = clusterSize();
         if (size < 0) throw invalid("Image size is negative");
         if (l1Size < 0 || (long) l1Size * 8 > 32L * 1024 * 1024) throw invalid("Active L1 table too large");
-        if (l1TableOffset % cs != 0) throw invalid("Active L1 table offset invalid");
+        if (l1TableOffset < 0 || l1TableOffset % cs != 0 || l1TableOffset > Long.MAX_VALUE - 32L * 1024 * 1024) {
+            throw invalid("Active L1 table offset invalid");
+        }
         long l2Entries = cs / (extendedL2() ? 16 : 8);
         long neededL1 = ceil(ceil(size, cs), l2Entries);
         if (l1Size < neededL1) throw invalid("L1 table is too small");
-        if (refcountTableOffset % cs != 0 || refcountTableOffset == 0) throw invalid("Refcount table offset invalid");
+        if (refcountTableOffset <= 0 || refcountTableOffset % cs != 0 || refcountTableOffset > Long.MAX_VALUE - 8L * 1024 * 1024) {
+            throw invalid("Refcount table offset invalid");
+        }
         if (refcountTableClusters <= 0 || (long) refcountTableClusters * cs > 8L * 1024 * 1024) {
             throw invalid("Reference count table too large");
         }
-        if (nbSnapshots < 0 || snapshotsOffset % cs != 0) throw invalid("Snapshot table offset invalid");
+        if (nbSnapshots < 0 || snapshotsOffset < 0 || snapshotsOffset % cs != 0) throw invalid("Snapshot table offset invalid");
         if ((autoclear & AUTOCLEAR_BITMAPS) != 0 && !hasBitmaps) {
             throw invalid("The bitmaps autoclear bit is set without a bitmaps extension");
         }

@@ -93,6 +93,8 @@ class Qcow2NbdCrashTest {
                     jsd.process().destroyForcibly(); // SIGKILL to the daemon, requests in flight
                     jsd.process().waitFor();
                     writer.destroyForcibly().waitFor();
+                    // fio runs its job in a forked child, which a SIGKILL to fio itself would orphan
+                    fio.descendants().forEach(ProcessHandle::destroyForcibly);
                     fio.destroyForcibly().waitFor();
                 }
                 Tools.Output check = fx.qemuImg("check", "--output=json", fx.path("crash.qcow2").toString());
