@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(maven socat strace qemu-utils qemu-system-common libnbd-bin python3-libnbd nbdkit fio fuse3 openssl gnutls-bin)
 # the vhost-user-blk guest harness (../shared/guest): QEMU, a guest kernel, its userland, a compiler for its tool
 packages+=(qemu-system-x86 linux-image-cloud-amd64 busybox-static gcc libc6-dev python3)
+# the VDUSE guest harness (vduse-guest): the vdpa tool, and what vduse-kernel builds its kernel with
+packages+=(iproute2 linux-source-6.1 make flex bison bc perl xz-utils libelf-dev libssl-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,5 +17,6 @@ final class Extensions {
         jsd.export.nbd.NbdCommands.install(daemon);
         jsd.export.vhostuser.VhostUserBlkCommands.install(daemon);
         jsd.export.fuse.FuseExports.install(daemon);
+        jsd.export.vduse.VduseBlkCommands.install(daemon);
     }
 }

@@ -36,6 +36,12 @@ public final class Libc {
                 Linker.Option.captureCallState("errno"));
     }
 
+    /** A variadic function (ioctl, open with a mode): arguments from firstVariadic on are passed as C varargs. */
+    static MethodHandle variadic(String name, FunctionDescriptor d, int firstVariadic) {
+        return LINKER.downcallHandle(LINKER.defaultLookup().find(name).orElseThrow(), d,
+                Linker.Option.firstVariadicArg(firstVariadic), Linker.Option.captureCallState("errno"));
+    }
+
     private static final MethodHandle LSEEK = fn("lseek",
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
     private static final MethodHandle FALLOCATE = fn("fallocate",

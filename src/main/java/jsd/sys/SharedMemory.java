@@ -61,6 +61,25 @@ public final class SharedMemory {
         return MemorySegment.ofAddress(addr).reinterpret(length, arena, s -> unmap(addr, length));
     }
 
+    /**
+     * Maps length bytes of fd from a page-aligned file offset, shared;
+     * read-only (also for the Java side: writes through the segment
+     * throw instead of faulting) unless writable.
+     */
+    public static MemorySegment map(int fd, long offset, long length, boolean writable, Arena arena) throws SysException {
+        if (length <= 0 || offset < 0) throw new IllegalArgumentException("length " + length + " offset " + offset);
+        MemorySegment cap = Libc.CAPTURE_SEG.get();
+        long addr;
+        try {
+            addr = (long) MMAP.invokeExact(cap, 0L, length, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, offset);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        if (addr == -1L) throw new SysException(Libc.errno(cap), "mmap: " + Errno.describe(Libc.errno(cap)));
+        MemorySegment s = MemorySegment.ofAddress(addr).reinterpret(length, arena, x -> unmap(addr, length));
+        return writable ? s : s.asReadOnly();
+    }
+
     private static void unmap(long addr, long length) {
         try {
             int r = (int) MUNMAP.invokeExact(Libc.CAPTURE_SEG.get(), addr, length);

@@ -375,23 +375,5 @@ class QmpComparisonTest {
                 same(cmd("blockdev-del", "{\"node-name\": \"en\"}")));
     }
 
-    /** The type names jsd does not have yet appear in its error. */
-    @Test
-    void unimplementedExportTypesAreNamed() throws Exception {
-        try (QmpClient c = jsd.qmp()) {
-            c.ok("blockdev-add", QmpClient.json("{\"driver\": \"null-co\", \"node-name\": \"u\"}"));
-            for (String t : List.of("vduse-blk")) {
-                String extra = switch (t) {
-                    default -> ", \"name\": \"v\"";
-                };
-                JsonNode e = c.error("block-export-add", QmpClient.json("{\"type\": \"" + t + "\", \"id\": \"x\", \"node-name\": \"u\"" + extra + "}"));
-                assertEquals("GenericError", e.get("class").asText());
-                assertTrue(e.get("desc").asText().contains("'" + t + "'"), e.toString());
-            }
-            assertEquals(0, c.ok("query-block-exports", null).size());
-            c.ok("blockdev-del", QmpClient.json("{\"node-name\": \"u\"}"));
-        }
-    }
-
     static List<String> list(String... s) { return new ArrayList<>(List.of(s)); }
 }

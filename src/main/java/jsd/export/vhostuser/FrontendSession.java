@@ -1,5 +1,9 @@
 package jsd.export.vhostuser;
 
+import jsd.export.virtio.BlkDevice;
+import jsd.export.virtio.BlkRequests;
+import jsd.export.virtio.RingError;
+import jsd.export.virtio.Virtqueue;
 import jsd.sys.FdPassing;
 import jsd.sys.SysException;
 
@@ -10,6 +14,7 @@ import java.nio.ByteOrder;
 import java.util.concurrent.CountDownLatch;
 
 import static jsd.export.vhostuser.VhostUser.*;
+import static jsd.export.virtio.Virtio.*;
 
 /**
  * One connected front-end (a QEMU process): reads its messages in order
@@ -95,37 +100,37 @@ final class FrontendSession implements Runnable {
         Virtqueue q = queues[index];
         if (q == null) {
             // created when first named: a device may have up to 65535 queues
-            queues[index] = q = new Virtqueue(index, export.id(), requests);
+            queues[index] = q = new Virtqueue(index, "jsd-vhost-user-" + export.id() + "-vq" + index, "jsd: vhost-user: ", requests);
             if (enableAll) q.setEnabled(true);
         }
         return q;
     }
 
-    private boolean replyAck() { return (protocolFeatures & BlkDevice.bit(PROTOCOL_F_REPLY_ACK)) != 0; }
+    private boolean replyAck() { return (protocolFeatures & bit(PROTOCOL_F_REPLY_ACK)) != 0; }
 
     private void handle(MessageChannel ch, Message m) throws ProtocolError, SysException {
         long ack = 0; // REPLY_ACK status: 0 success
         switch (m.request) {
             case GET_FEATURES -> {
                 m.expectSize(0);
-                ch.replyU64(m.request, device.features());
+                ch.replyU64(m.request, offered());
                 return;
             }
             case SET_FEATURES -> {
                 m.expectSize(8);
-                features = m.u64(0) & device.features();
+                features = m.u64(0) & offered();
                 // without protocol features, rings are enabled from the start
-                enableAll = (features & BlkDevice.bit(VHOST_USER_F_PROTOCOL_FEATURES)) == 0;
+                enableAll = (features & bit(VHOST_USER_F_PROTOCOL_FEATURES)) == 0;
                 if (enableAll) for (Virtqueue q : queues) if (q != null) q.setEnabled(true);
             }
             case GET_PROTOCOL_FEATURES -> {
                 m.expectSize(0);
-                ch.replyU64(m.request, BlkDevice.protocolFeatures());
+                ch.replyU64(m.request, PROTOCOL_FEATURES);
                 return;
             }
             case SET_PROTOCOL_FEATURES -> {
                 m.expectSize(8);
-                protocolFeatures = m.u64(0) & BlkDevice.protocolFeatures();
+                protocolFeatures = m.u64(0) & PROTOCOL_FEATURES;
             }
             case SET_OWNER -> m.expectSize(0);
             case RESET_OWNER, RESET_DEVICE -> {
@@ -182,7 +187,7 @@ final class FrontendSession implements Runnable {
                 if ((m.u64(0) & VRING_NOFD) != 0) throw new ProtocolError("queue " + q.index + ": polling without a kick descriptor is not supported");
                 q.stop();
                 q.setKickFd(m.takeFd(0));
-                q.start(memory, features);
+                start(q);
             }
             case SET_VRING_CALL -> {
                 Virtqueue q = vringFd(m);
@@ -219,12 +224,30 @@ final class FrontendSession implements Runnable {
         return queue((int) (v & 0xff));
     }
 
+    /** The device's virtio-blk features plus what vhost-user-blk adds (the guest's cache switch, several queues). */
+    private long offered() {
+        return device.features() | bit(VIRTIO_BLK_F_CONFIG_WCE) | bit(VIRTIO_BLK_F_MQ) | bit(VHOST_USER_F_PROTOCOL_FEATURES);
+    }
+
+    private static final long PROTOCOL_FEATURES = bit(PROTOCOL_F_MQ) | bit(PROTOCOL_F_REPLY_ACK) | bit(PROTOCOL_F_CONFIG);
+
+    private void start(Virtqueue q) throws ProtocolError {
+        if (memory == null) throw new ProtocolError("queue " + q.index + " started before SET_MEM_TABLE");
+        if (q.size == 0) throw new ProtocolError("queue " + q.index + " started without SET_VRING_NUM");
+        if (!q.addressesSet) throw new ProtocolError("queue " + q.index + " started without SET_VRING_ADDR");
+        try {
+            q.start(memory, features);
+        } catch (RingError e) {
+            throw new ProtocolError(e.getMessage());
+        }
+    }
+
     /** Applies a change to a queue's set-up, stopping and restarting its worker around it. */
     private void reconfigure(Virtqueue q, Runnable change) throws ProtocolError {
         boolean wasRunning = q.running();
         q.stop();
         change.run();
-        if (wasRunning) q.start(memory, features);
+        if (wasRunning) start(q);
     }
 
     private void setMemTable(Message m) throws ProtocolError {
@@ -241,7 +264,7 @@ final class FrontendSession implements Runnable {
         GuestMemory old = memory;
         memory = next;
         if (old != null) old.close();
-        for (int i = 0; i < queues.length; i++) if (wasRunning[i]) queues[i].start(memory, features);
+        for (int i = 0; i < queues.length; i++) if (wasRunning[i]) start(queues[i]);
     }
 
     private void getConfig(MessageChannel ch, Message m) throws ProtocolError, SysException {

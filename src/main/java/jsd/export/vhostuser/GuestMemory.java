@@ -1,5 +1,6 @@
 package jsd.export.vhostuser;
 
+import jsd.export.virtio.GuestAddressSpace;
 import jsd.sys.FdPassing;
 import jsd.sys.SharedMemory;
 import jsd.sys.SysException;
@@ -19,7 +20,7 @@ import java.util.List;
  * uses the memory any more first (the FFM runtime refuses to close while
  * an I/O on one of its buffers is in progress, see {@link #close}).
  */
-final class GuestMemory implements AutoCloseable {
+final class GuestMemory implements GuestAddressSpace, AutoCloseable {
     private record Region(long guestAddress, long size, long userAddress, MemorySegment memory) {}
 
     private final Arena arena;
@@ -77,13 +78,18 @@ final class GuestMemory implements AutoCloseable {
     }
 
     /** [address, address + length) in guest physical addresses, or null when not inside one region. */
-    MemorySegment guest(long address, long length) {
+    @Override
+    public MemorySegment guest(long address, long length) {
         for (Region r : regions) {
             MemorySegment s = slice(r, r.guestAddress, address, length);
             if (s != null) return s;
         }
         return null;
     }
+
+    /** Rings are named by the front-end's virtual addresses. */
+    @Override
+    public MemorySegment ring(long address, long length) { return user(address, length); }
 
     /** [address, address + length) in the front-end's virtual addresses (ring addresses), or null. */
     MemorySegment user(long address, long length) {

@@ -1,6 +1,6 @@
 package jsd.export.vhostuser;
 
-/** Numbers from the vhost-user protocol and the virtio specification, under their own names. */
+/** Numbers from the vhost-user protocol, under their own names (virtio's are in {@link jsd.export.virtio.Virtio}). */
 final class VhostUser {
     private VhostUser() {}
 
@@ -44,43 +44,8 @@ final class VhostUser {
     static final int PROTOCOL_F_REPLY_ACK = 3;
     static final int PROTOCOL_F_CONFIG = 9;
 
-    // virtio feature bits
-    static final int VIRTIO_RING_F_INDIRECT_DESC = 28;
-    static final int VIRTIO_RING_F_EVENT_IDX = 29;
+    /** Virtio feature bit 30, which vhost-user takes for itself. */
     static final int VHOST_USER_F_PROTOCOL_FEATURES = 30;
-    static final int VIRTIO_F_VERSION_1 = 32;
-    static final int VIRTIO_BLK_F_SEG_MAX = 2;
-    static final int VIRTIO_BLK_F_RO = 5;
-    static final int VIRTIO_BLK_F_BLK_SIZE = 6;
-    static final int VIRTIO_BLK_F_FLUSH = 9;
-    static final int VIRTIO_BLK_F_TOPOLOGY = 10;
-    static final int VIRTIO_BLK_F_CONFIG_WCE = 11;
-    static final int VIRTIO_BLK_F_MQ = 12;
-    static final int VIRTIO_BLK_F_DISCARD = 13;
-    static final int VIRTIO_BLK_F_WRITE_ZEROES = 14;
-
-    // split virtqueue descriptor flags and ring flags
-    static final int VRING_DESC_F_NEXT = 1;
-    static final int VRING_DESC_F_WRITE = 2;
-    static final int VRING_DESC_F_INDIRECT = 4;
-    static final int VRING_AVAIL_F_NO_INTERRUPT = 1;
-    /** Largest split ring the virtio specification allows. */
-    static final int MAX_QUEUE_SIZE = 32768;
-
-    // virtio-blk requests and statuses
-    static final int VIRTIO_BLK_T_IN = 0;
-    static final int VIRTIO_BLK_T_OUT = 1;
-    static final int VIRTIO_BLK_T_FLUSH = 4;
-    static final int VIRTIO_BLK_T_GET_ID = 8;
-    static final int VIRTIO_BLK_T_DISCARD = 11;
-    static final int VIRTIO_BLK_T_WRITE_ZEROES = 13;
-    static final int VIRTIO_BLK_T_BARRIER = 0x80000000;
-    static final int VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP = 1;
-    static final byte VIRTIO_BLK_S_OK = 0;
-    static final byte VIRTIO_BLK_S_IOERR = 1;
-    static final byte VIRTIO_BLK_S_UNSUPP = 2;
-    static final int VIRTIO_BLK_ID_BYTES = 20;
-    static final int SECTOR = 512;
 
     static String requestName(int request) {
         return switch (request) {

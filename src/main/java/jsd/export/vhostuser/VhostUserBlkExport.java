@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import jsd.block.BlockNode;
 import jsd.export.BlockExport;
 import jsd.export.ExportRegistry;
+import jsd.export.virtio.BlkDevice;
 import jsd.sys.FdPassing;
 import jsd.sys.SysException;
 
@@ -18,6 +19,8 @@ import jsd.sys.SysException;
 final class VhostUserBlkExport extends BlockExport {
     /** How long a delete waits for the front-end's requests to finish before replying. */
     private static final long END_WAIT_MS = 5_000;
+    /** What GET_ID answers, as qemu-storage-daemon's vhost-user-blk does. */
+    private static final String SERIAL = "vhost_user_blk";
 
     private final BlkDevice device;
     private final FrontendListener listener;
@@ -27,7 +30,7 @@ final class VhostUserBlkExport extends BlockExport {
 
     VhostUserBlkExport(ObjectNode options, BlockNode node, int logicalBlockSize, int numQueues, FrontendListener listener) {
         super(options, node);
-        this.device = new BlkDevice(node, writable(), writethrough(), logicalBlockSize, numQueues);
+        this.device = new BlkDevice(node, writable(), writethrough(), logicalBlockSize, numQueues, BlkDevice.SEG_MAX, SERIAL);
         this.listener = listener;
         this.acceptor = Thread.ofPlatform().daemon().name("jsd-vhost-user-" + id()).unstarted(this::acceptLoop);
         acceptor.start();

@@ -1,4 +1,4 @@
-package jsd.export.vhostuser;
+package jsd.export.virtio;
 
 import jsd.sys.EventFd;
 import jsd.sys.FdPassing;
@@ -11,7 +11,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
-import static jsd.export.vhostuser.VhostUser.*;
+import static jsd.export.virtio.Virtio.*;
 
 /**
  * One split virtqueue: its set-up from the front-end's messages, and while
@@ -31,20 +31,26 @@ import static jsd.export.vhostuser.VhostUser.*;
  * loads of the guest's event index and flags that decide whether to
  * notify (or, for avail_event, whether new requests raced with it).
  */
-final class Virtqueue {
+public final class Virtqueue {
     private static final VarHandle U16 = ValueLayout.JAVA_SHORT.varHandle();
     private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT;
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
 
-    final int index;
+    /** Signals the driver that used buffers are there, where a transport has no call eventfd (VDUSE). */
+    public interface Interrupt {
+        void raise() throws SysException;
+    }
+
+    public final int index;
     private final String name;
+    private final String log;
     private final BlkRequests requests;
 
     // set-up, changed only by the session thread while the worker is stopped
-    int size;
-    long descAddress, availAddress, usedAddress;
-    boolean addressesSet;
-    int lastAvail;
+    public int size;
+    public long descAddress, availAddress, usedAddress;
+    public boolean addressesSet;
+    public int lastAvail;
     private int kickFd = -1;
     private int errFd = -1;
     private volatile boolean enabled;
@@ -56,42 +62,45 @@ final class Virtqueue {
     private MemorySegment desc, avail, used;
     private boolean eventIdx;
     private boolean indirect;
-    private GuestMemory memory;
+    private GuestAddressSpace memory;
     private Semaphore slots;
 
     // completion side, under lock
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition idle = lock.newCondition();
     private int callFd = -1;
+    private Interrupt interrupt;
     private int usedIdx;
     private int inFlight;
 
-    Virtqueue(int index, String exportId, BlkRequests requests) {
+    /** name: the worker thread's; log: what the transport's messages start with ("jsd: vhost-user: "). */
+    public Virtqueue(int index, String name, String log, BlkRequests requests) {
         this.index = index;
-        this.name = "jsd-vhost-user-" + exportId + "-vq" + index;
+        this.name = name;
+        this.log = log;
         this.requests = requests;
     }
 
-    boolean running() { return worker != null; }
+    public boolean running() { return worker != null; }
 
-    void setEnabled(boolean on) {
+    public void setEnabled(boolean on) {
         enabled = on;
         if (on && worker != null) wake();
     }
 
     /** Replaces the kick fd (-1: none); the caller restarts the worker. */
-    void setKickFd(int fd) {
+    public void setKickFd(int fd) {
         FdPassing.close(kickFd);
         kickFd = fd;
     }
 
-    void setErrFd(int fd) {
+    public void setErrFd(int fd) {
         FdPassing.close(errFd);
         errFd = fd;
     }
 
     /** Replaces the call fd at any time (the guest re-routes interrupts while running). */
-    void setCallFd(int fd) {
+    public void setCallFd(int fd) {
         lock.lock();
         try {
             FdPassing.close(callFd);
@@ -101,33 +110,43 @@ final class Virtqueue {
         }
     }
 
+    /** Sets how completions are signalled when there is no call fd (set before starting). */
+    public void setInterrupt(Interrupt i) {
+        lock.lock();
+        try {
+            interrupt = i;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /**
      * Starts the worker on the given memory. Throws when the ring's
      * addresses do not lie in guest memory or are misaligned.
      */
-    void start(GuestMemory mem, long features) throws ProtocolError {
+    public void start(GuestAddressSpace mem, long features) throws RingError {
         if (worker != null) throw new IllegalStateException("already running");
-        if (mem == null) throw new ProtocolError("queue " + index + " started before SET_MEM_TABLE");
-        if (size == 0) throw new ProtocolError("queue " + index + " started without SET_VRING_NUM");
-        if (!addressesSet) throw new ProtocolError("queue " + index + " started without SET_VRING_ADDR");
-        MemorySegment d = mem.user(descAddress, 16L * size);
-        MemorySegment a = mem.user(availAddress, 6L + 2L * size);
-        MemorySegment u = mem.user(usedAddress, 6L + 8L * size);
-        if (d == null || a == null || u == null) throw new ProtocolError("queue " + index + ": ring outside guest memory");
+        if (mem == null) throw new RingError("queue " + index + " started before its memory was mapped");
+        if (size == 0) throw new RingError("queue " + index + " started without a size");
+        if (!addressesSet) throw new RingError("queue " + index + " started without ring addresses");
+        MemorySegment d = mem.ring(descAddress, 16L * size);
+        MemorySegment a = mem.ring(availAddress, 6L + 2L * size);
+        MemorySegment u = mem.ring(usedAddress, 6L + 8L * size);
+        if (d == null || a == null || u == null) throw new RingError("queue " + index + ": ring outside guest memory");
         if (d.address() % 16 != 0 || a.address() % 2 != 0 || u.address() % 4 != 0) {
-            throw new ProtocolError("queue " + index + ": misaligned ring");
+            throw new RingError("queue " + index + ": misaligned ring");
         }
         try {
             wakeFd = EventFd.create();
         } catch (SysException e) {
-            throw new ProtocolError("queue " + index + ": " + e.getMessage());
+            throw new RingError("queue " + index + ": " + e.getMessage());
         }
         desc = d;
         avail = a;
         used = u;
         memory = mem;
-        eventIdx = (features & BlkDevice.bit(VIRTIO_RING_F_EVENT_IDX)) != 0;
-        indirect = (features & BlkDevice.bit(VIRTIO_RING_F_INDIRECT_DESC)) != 0;
+        eventIdx = (features & bit(VIRTIO_RING_F_EVENT_IDX)) != 0;
+        indirect = (features & bit(VIRTIO_RING_F_INDIRECT_DESC)) != 0;
         slots = new Semaphore(size);
         usedIdx = Short.toUnsignedInt((short) U16.getAcquire(used, 2L));
         stopping = false;
@@ -139,7 +158,7 @@ final class Virtqueue {
      * completed to the used ring: after this the queue touches no guest
      * memory and sends no notification.
      */
-    void stop() {
+    public void stop() {
         Thread w = worker;
         if (w == null) return;
         stopping = true;
@@ -168,7 +187,7 @@ final class Virtqueue {
     }
 
     /** Stops and forgets every descriptor (connection end, reset). */
-    void reset() {
+    public void reset() {
         stop();
         setKickFd(-1);
         setCallFd(-1);
@@ -196,7 +215,7 @@ final class Virtqueue {
                 short[] ev = EventFd.poll(kickFd, wakeFd);
                 if (stopping) break;
                 if ((ev[0] & (EventFd.POLLERR | EventFd.POLLNVAL)) != 0) {
-                    System.err.println("jsd: vhost-user: " + name + ": kick descriptor failed; queue stopped");
+                    System.err.println(log + name + ": kick descriptor failed; queue stopped");
                     return;
                 }
                 if ((ev[0] & EventFd.POLLIN) != 0) EventFd.drain(kickFd);
@@ -204,11 +223,11 @@ final class Virtqueue {
                 process();
             }
         } catch (RingError e) {
-            System.err.println("jsd: vhost-user: " + name + ": " + e.getMessage() + "; queue stopped");
+            System.err.println(log + name + ": " + e.getMessage() + "; queue stopped");
             signalError();
         } catch (SysException | RuntimeException | InternalError e) {
             // InternalError: the JVM's answer to SIGBUS, when the front-end shrank the file behind guest memory
-            System.err.println("jsd: vhost-user: " + name + " failed: " + e + "; queue stopped");
+            System.err.println(log + name + " failed: " + e + "; queue stopped");
             signalError();
         }
     }
@@ -266,7 +285,7 @@ final class Virtqueue {
         try {
             len = requests.run(chain);
         } catch (RuntimeException | InternalError e) {
-            System.err.println("jsd: vhost-user: " + name + ": request failed: " + e);
+            System.err.println(log + name + ": request failed: " + e);
         } finally {
             complete(chain.head(), len);
         }
@@ -289,15 +308,16 @@ final class Virtqueue {
             } else {
                 notify = (avail.get(SHORT, 0L) & VRING_AVAIL_F_NO_INTERRUPT) == 0;
             }
-            if (notify && callFd >= 0) {
+            if (notify && (callFd >= 0 || interrupt != null)) {
                 try {
-                    EventFd.signal(callFd);
+                    if (callFd >= 0) EventFd.signal(callFd);
+                    else interrupt.raise();
                 } catch (SysException e) {
-                    System.err.println("jsd: vhost-user: " + name + ": call: " + e.getMessage());
+                    System.err.println(log + name + ": call: " + e.getMessage());
                 }
             }
         } catch (RuntimeException | InternalError e) {
-            System.err.println("jsd: vhost-user: " + name + ": completion failed: " + e);
+            System.err.println(log + name + ": completion failed: " + e);
         } finally {
             inFlight--;
             if (inFlight == 0) idle.signalAll();

@@ -1,4 +1,4 @@
-package jsd.export.vhostuser;
+package jsd.export.virtio;
 
 import jsd.block.BlockNode;
 
@@ -10,7 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
-import static jsd.export.vhostuser.VhostUser.*;
+import static jsd.export.virtio.Virtio.*;
 
 /**
  * Runs one virtio-blk request against the block node, straight between
@@ -19,7 +19,7 @@ import static jsd.export.vhostuser.VhostUser.*;
  * guest put there, the answer is a status: IOERR for a bad range, size
  * or address, UNSUPP for an unknown type or flag.
  */
-final class BlkRequests {
+public final class BlkRequests {
     /** ByteBuffer views are limited to 2 GiB; guest buffers may be up to 4 GiB. */
     private static final long VIEW_MAX = 1L << 30;
 
@@ -36,7 +36,7 @@ final class BlkRequests {
     private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> bounces = new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final java.util.concurrent.atomic.AtomicInteger pooled = new java.util.concurrent.atomic.AtomicInteger();
 
-    BlkRequests(BlkDevice device) { this.device = device; }
+    public BlkRequests(BlkDevice device) { this.device = device; }
 
     private ByteBuffer takeBounce() {
         ByteBuffer b = bounces.poll();
@@ -157,8 +157,8 @@ final class BlkRequests {
                 }
                 case VIRTIO_BLK_T_GET_ID -> {
                     byte[] id = new byte[VIRTIO_BLK_ID_BYTES];
-                    byte[] serial = BlkDevice.SERIAL.getBytes(StandardCharsets.US_ASCII);
-                    System.arraycopy(serial, 0, id, 0, serial.length);
+                    byte[] serial = device.serial.getBytes(StandardCharsets.US_ASCII);
+                    System.arraycopy(serial, 0, id, 0, Math.min(serial.length, id.length));
                     written[0] = scatter(id, in);
                     return VIRTIO_BLK_S_OK;
                 }

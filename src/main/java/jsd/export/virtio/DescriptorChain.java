@@ -1,11 +1,11 @@
-package jsd.export.vhostuser;
+package jsd.export.virtio;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 
-import static jsd.export.vhostuser.VhostUser.*;
+import static jsd.export.virtio.Virtio.*;
 
 /**
  * One request's buffers, gathered from a split virtqueue's descriptor
@@ -17,14 +17,14 @@ import static jsd.export.vhostuser.VhostUser.*;
  * error, never a hang). A buffer whose address lies outside guest memory
  * is kept as null: the request then fails with IOERR.
  */
-record DescriptorChain(int head, List<MemorySegment> readable, List<MemorySegment> writable, boolean badAddress) {
+public record DescriptorChain(int head, List<MemorySegment> readable, List<MemorySegment> writable, boolean badAddress) {
     private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED;
     private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED;
     private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED;
     /** Merged buffers stay below 1 GiB (ByteBuffer views are int-sized). */
     private static final long MERGE_MAX = 1L << 30;
 
-    static DescriptorChain walk(MemorySegment descTable, int queueSize, int head, GuestMemory memory, boolean indirectAllowed)
+    static DescriptorChain walk(MemorySegment descTable, int queueSize, int head, GuestAddressSpace memory, boolean indirectAllowed)
             throws RingError {
         Gather g = new Gather(memory);
         MemorySegment table = descTable;
@@ -74,7 +74,7 @@ record DescriptorChain(int head, List<MemorySegment> readable, List<MemorySegmen
      * hence one system call, instead of one per page.
      */
     private static final class Gather {
-        final GuestMemory memory;
+        final GuestAddressSpace memory;
         final List<MemorySegment> readable = new ArrayList<>(4);
         final List<MemorySegment> writable = new ArrayList<>(4);
         boolean bad;
@@ -83,7 +83,7 @@ record DescriptorChain(int head, List<MemorySegment> readable, List<MemorySegmen
         long length;
         boolean write;
 
-        Gather(GuestMemory memory) { this.memory = memory; }
+        Gather(GuestAddressSpace memory) { this.memory = memory; }
 
         void add(long address, long len, boolean w) {
             if (w) sawWritable = true;
