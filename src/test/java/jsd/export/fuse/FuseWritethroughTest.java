@@ -1,6 +1,7 @@
 package jsd.export.fuse;
 
 import jsd.testing.JsdProcess;
+import jsd.testing.SyncCounter;
 import jsd.testing.QmpClient;
 import jsd.testing.Tools;
 import org.junit.jupiter.api.Test;
@@ -9,7 +10,6 @@ import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -42,22 +42,13 @@ class FuseWritethroughTest {
     }
 
     private static long syncsDuringTwoWritesAndClose(JsdProcess jsd, Path file) throws Exception {
-        Path log = jsd.dir().resolve("strace-" + file.getFileName() + ".txt");
-        Process strace = new ProcessBuilder("strace", "-f", "-qq", "-e", "trace=fdatasync,fsync",
-                "-p", Long.toString(jsd.pid()), "-o", log.toString()).redirectErrorStream(true).start();
-        try {
-            Thread.sleep(1000); // strace attaches to every thread before the writes start
+        return SyncCounter.count(jsd, "strace-" + file.getFileName() + ".txt", () -> {
             String script = "import os\n"
                     + "fd = os.open('" + file + "', os.O_WRONLY)\n"
                     + "os.pwrite(fd, b'x' * 4096, 0)\n"
                     + "os.pwrite(fd, b'y' * 4096, 8192)\n"
                     + "os.close(fd)\n";
             Tools.run(jsd.dir(), 60, List.of("/usr/bin/python3", "-c", script)).expectOk();
-            Thread.sleep(300);
-        } finally {
-            strace.destroy();
-            strace.waitFor(10, TimeUnit.SECONDS);
-        }
-        return Files.readAllLines(log).stream().filter(l -> l.contains("fdatasync(") || l.contains("fsync(")).count();
+        });
     }
 }

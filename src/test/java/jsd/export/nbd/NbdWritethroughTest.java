@@ -1,6 +1,7 @@
 package jsd.export.nbd;
 
 import jsd.testing.JsdProcess;
+import jsd.testing.SyncCounter;
 import jsd.testing.Tools;
 import org.junit.jupiter.api.Test;
 
@@ -8,7 +9,6 @@ import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -40,11 +40,7 @@ class NbdWritethroughTest {
     }
 
     private static long syncsDuringTwoWrites(JsdProcess jsd, Path sock, String export) throws Exception {
-        Path log = jsd.dir().resolve("strace-" + export + ".txt");
-        Process strace = new ProcessBuilder("strace", "-f", "-qq", "-e", "trace=fdatasync,fsync",
-                "-p", Long.toString(jsd.pid()), "-o", log.toString()).redirectErrorStream(true).start();
-        try {
-            Thread.sleep(1000); // strace attaches to every thread before the writes start
+        return SyncCounter.count(jsd, "strace-" + export + ".txt", () -> {
             String script = "import nbd\n"
                     + "h = nbd.NBD()\n"
                     + "h.connect_uri('nbd+unix:///" + export + "?socket=" + sock + "')\n"
@@ -52,11 +48,6 @@ class NbdWritethroughTest {
                     + "h.pwrite(b'y' * 4096, 8192)\n"
                     + "h.shutdown()\n";
             Tools.run(jsd.dir(), 60, List.of("/usr/bin/python3", "-c", script)).expectOk();
-            Thread.sleep(300);
-        } finally {
-            strace.destroy();
-            strace.waitFor(10, TimeUnit.SECONDS);
-        }
-        return Files.readAllLines(log).stream().filter(l -> l.contains("fdatasync(") || l.contains("fsync(")).count();
+        });
     }
 }

@@ -2,6 +2,7 @@ package jsd.export.vhostuser;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import jsd.testing.JsdProcess;
+import jsd.testing.ScratchDir;
 import jsd.testing.QmpClient;
 import jsd.testing.Tools;
 import org.junit.jupiter.api.AfterAll;
@@ -27,20 +28,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * query-block-exports listing; the socket goes with the export.
  */
 class VhostUserOptionsTest {
-    static Path work;
+    static ScratchDir work;
     static JsdProcess jsd;
     static JsdProcess qsd;
 
     @BeforeAll
     static void start() throws Exception {
-        work = Files.createTempDirectory("jsd-vhost-opts-");
-        for (String n : List.of("rw.img", "ro.img")) {
-            try (var f = new java.io.RandomAccessFile(work.resolve(n).toFile(), "rw")) {
-                f.setLength(1 << 20);
-            }
-        }
-        String[] args = {"--blockdev", "file,node-name=f,filename=" + work.resolve("rw.img"),
-                "--blockdev", "file,node-name=ro,read-only=on,filename=" + work.resolve("ro.img")};
+        work = new ScratchDir("jsd-vhost-opts-");
+        String[] args = {"--blockdev", "file,node-name=f,filename=" + work.image("rw.img", 1 << 20),
+                "--blockdev", "file,node-name=ro,read-only=on,filename=" + work.image("ro.img", 1 << 20)};
         jsd = JsdProcess.start(args);
         qsd = JsdProcess.startReference(args);
     }
@@ -49,10 +45,7 @@ class VhostUserOptionsTest {
     static void stop() throws IOException {
         if (jsd != null) jsd.close();
         if (qsd != null) qsd.close();
-        try (var s = Files.list(work)) {
-            for (Path p : s.toList()) Files.deleteIfExists(p);
-        }
-        Files.deleteIfExists(work);
+        if (work != null) work.close();
     }
 
     /** Options with {dir} for a folder of the daemon's own. */
@@ -114,7 +107,7 @@ class VhostUserOptionsTest {
     @Test
     void inheritedListeningSocket() throws Exception {
         Path sock = work.resolve("fd.sock");
-        Tools.Output o = Tools.run(work, 120, List.of("python3",
+        Tools.Output o = Tools.run(work.path(), 120, List.of("python3",
                 JsdProcess.HOME.resolve("src/test/resources/vhostuser/inherited_fd.py").toString(), sock.toString(),
                 JsdProcess.HOME.resolve("jsd").toString(), "--blockdev", "file,node-name=f,filename=" + work.resolve("rw.img"),
                 "--export", "vhost-user-blk,id=v,node-name=f,addr.type=fd,addr.str=3"));

@@ -1,6 +1,7 @@
 package jsd.export.vhostuser;
 
 import jsd.testing.JsdProcess;
+import jsd.testing.SyncCounter;
 import jsd.testing.Tools;
 import org.junit.jupiter.api.Test;
 
@@ -8,7 +9,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -45,22 +45,12 @@ class VhostUserWritethroughTest {
     }
 
     private static long syncsDuringThreeWrites(JsdProcess jsd, Path sock, String expectConfig, String... wce) throws Exception {
-        Path log = jsd.dir().resolve("strace.txt");
-        Files.deleteIfExists(log);
-        Process strace = new ProcessBuilder("strace", "-f", "-qq", "-e", "trace=fdatasync,fsync",
-                "-p", Long.toString(jsd.pid()), "-o", log.toString()).redirectErrorStream(true).start();
-        try {
-            Thread.sleep(1000); // strace attaches to every thread before the writes start
+        return SyncCounter.count(jsd, "strace.txt", () -> {
             List<String> cmd = new ArrayList<>(List.of("python3", FRONTEND.toString(), sock.toString(), Integer.toString(1 << 20), "writes"));
             cmd.addAll(List.of(wce));
             Tools.Output o = Tools.run(jsd.dir(), 60, cmd);
             assertEquals(0, o.exitCode(), o.stdout() + o.stderr() + jsd.output());
             assertTrue(o.stdout().contains(expectConfig), o.stdout());
-            Thread.sleep(300);
-        } finally {
-            strace.destroy();
-            strace.waitFor(10, TimeUnit.SECONDS);
-        }
-        return Files.readAllLines(log).stream().filter(l -> l.contains("fdatasync(") || l.contains("fsync(")).count();
+        });
     }
 }
